@@ -1,0 +1,1 @@
+"""The `bonas` command line."""

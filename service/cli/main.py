@@ -1,0 +1,36 @@
+"""Entry point of the `bonas` command: one Typer app, one module per command group.
+
+Command modules import their heavy dependencies (torch, SQLAlchemy, uvicorn) inside the command
+functions, so that `bonas --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from service.cli import db_commands, spaces_commands
+
+app = typer.Typer(
+    name="bonas",
+    help="Neural architecture search by Bayesian optimisation, as a service.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db_commands.app, name="db")
+app.command(name="spaces")(spaces_commands.list_spaces)
+
+
+@app.callback()
+def _configure(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main() -> None:
+    app()

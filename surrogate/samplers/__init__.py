@@ -1,0 +1,1 @@
+"""Candidate generators ("posterior samplers") that shape the pool the acquisition ranks."""
