@@ -40,6 +40,9 @@ IDENTITY_OPS = frozenset({"skip_connect", "skip", "identity"})
 ENUMERATION_LIMIT = 10_000_000
 """`CellSpace.enumerate` refuses spaces larger than this (listing them would never finish)."""
 
+RESERVED_CHARACTERS = "|+~"
+"""Characters of the string form, which op names cannot contain."""
+
 INPUT_LABEL = "input"
 OUTPUT_LABEL = "output"
 
@@ -66,6 +69,8 @@ class CellSpace(SearchSpace[CellArch]):
             raise ValueError(f"a cell needs at least 2 nodes, got {num_nodes}")
         if not ops or len(set(ops)) != len(ops):
             raise ValueError(f"ops must be a non-empty list of distinct names, got {list(ops)}")
+        if any(char in op for op in ops for char in RESERVED_CHARACTERS):
+            raise ValueError(f"op names cannot contain any of {RESERVED_CHARACTERS!r}: {list(ops)}")
         self.name = name
         self.num_nodes = num_nodes
         self.ops: tuple[str, ...] = tuple(ops)
@@ -200,7 +205,10 @@ class CellSpace(SearchSpace[CellArch]):
         return result
 
     def _string_template(self) -> str:
-        return self.to_string((self.ops[0],) * self.num_edges).replace(self.ops[0], "op")
+        blocks = (
+            "|" + "|".join(f"op~{i}" for i in range(j)) + "|" for j in range(1, self.num_nodes)
+        )
+        return "+".join(blocks)
 
     def to_json(self, arch: CellArch) -> JSONValue:
         return {"cell": self.to_string(arch)}

@@ -49,6 +49,8 @@ class MacroSpace(SearchSpace[MacroArch]):
         for layer in layers:
             if not layer.ops or len(set(layer.ops)) != len(layer.ops):
                 raise ValueError(f"layer {layer.name!r}: ops must be non-empty and distinct")
+            if any(SEPARATOR in op for op in layer.ops):
+                raise ValueError(f"layer {layer.name!r}: op names cannot contain {SEPARATOR!r}")
         self.name = name
         self.layers: tuple[MacroLayer, ...] = tuple(layers)
         self._op_index = [{op: k for k, op in enumerate(layer.ops)} for layer in self.layers]

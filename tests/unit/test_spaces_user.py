@@ -273,3 +273,12 @@ def test_bad_files_are_rejected(tmp_path: Path, name: str, text: str | None, mes
     with pytest.raises(InvalidSpaceSpecError) as error:
         load_space_file(path)
     assert message in str(error.value)
+
+
+def test_constructors_refuse_names_that_would_break_the_string_form() -> None:
+    with pytest.raises(ValueError, match="cannot contain"):
+        CellSpace("bad", 3, ["a", "b+c"])
+    with pytest.raises(ValueError, match="cannot contain"):
+        MacroSpace("bad", [MacroLayer("l1", ("a", "b>c"))])
+    with pytest.raises(ValueError, match="at least 2 nodes"):
+        CellSpace("bad", 1, ["a", "b"])
