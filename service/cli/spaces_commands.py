@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -10,11 +11,13 @@ from rich.table import Table
 
 
 def list_spaces(
-    files: list[Path] = typer.Argument(
-        None,
-        help="User space declarations (JSON or YAML) to check and describe beside the built-ins.",
-        show_default=False,
-    ),
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="User space declarations (JSON or YAML) to check beside the built-ins.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """List the search spaces: name, size, encoding width and graph size.
 

@@ -71,7 +71,10 @@ def test_empty_cells_are_nan_and_bad_rows_name_their_line(tmp_path: Path, macro_
     good = _write(
         tmp_path / "good.csv",
         ["arch", "acc", "params"],
-        [[json.dumps(macro_space.to_json(a0)), 1.0, ""], [json.dumps(macro_space.to_json(a1)), 2.0, 3]],
+        [
+            [json.dumps(macro_space.to_json(a0)), 1.0, ""],
+            [json.dumps(macro_space.to_json(a1)), 2.0, 3],
+        ],
     )
     table = MetricTable.from_csv(good, macro_space, arch_column="arch", arch_format="json")
     assert math.isnan(table.value(a0, "params"))
