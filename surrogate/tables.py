@@ -212,8 +212,9 @@ def _arch_columns(opts: TableOptions) -> list[str]:
 
 
 def _read_arch(
-    space: SearchSpace[A], raw: dict[str, str], opts: TableOptions, where: str
-) -> tuple[str, A | None]:
+    space: SearchSpace[Any], raw: dict[str, str], opts: TableOptions, where: str
+) -> tuple[str, Any]:
+    """Key and architecture of one row (the architecture is `None` for key-only tables)."""
     text = (raw.get(opts.arch_column) or "").strip()
     if not text:
         raise TableError(f"{where}: empty architecture in column {opts.arch_column!r}")
