@@ -1,0 +1,1 @@
+"""Offline benchmarks run in-process against tabular benchmarks (`bonas bench ...`)."""
