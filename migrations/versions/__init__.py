@@ -1,0 +1,1 @@
+"""Migration scripts, one logical change each, oldest first by revision number."""

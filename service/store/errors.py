@@ -1,0 +1,49 @@
+"""Translation of SQLAlchemy errors into `service.exceptions` store errors at the store boundary."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
+
+from service.exceptions import StoreConflictError, StoreError, StoreUnavailableError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translate_error(exc: SQLAlchemyError, operation: str) -> StoreError:
+    """Return the store error that describes `exc`, raised while doing `operation`."""
+    detail = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
+    detail = detail.strip().splitlines()[0] if detail.strip() else type(exc).__name__
+    if isinstance(exc, IntegrityError):
+        return StoreConflictError(f"{operation} broke a database constraint: {detail}")
+    if isinstance(exc, OperationalError):
+        hint = (
+            " (another process held the SQLite write lock past the busy timeout)"
+            if "locked" in detail
+            else ""
+        )
+        return StoreUnavailableError(f"{operation} could not use the database{hint}: {detail}")
+    return StoreError(f"{operation} failed in the database: {detail}")
+
+
+def boundary(method: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a repository method so SQLAlchemy errors leave it as store errors."""
+    operation = method.__qualname__
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise translate_error(exc, operation) from exc
+
+    return wrapper
