@@ -58,20 +58,25 @@ class AdditiveOptions:
         max_features: Refuse models with more one-hot features than this (pairwise terms grow
             with the square of the code width).
         max_iterations: Evidence-maximisation iterations.
+        restarts: Coordinate ascents (from different repairs) per draw whose unconstrained
+            argmax is invalid.
     """
 
     pairwise: bool = False
     target: Literal["rank", "standardise"] = "rank"
     max_features: int = 5000
     max_iterations: int = 200
+    restarts: int = 4
 
     def __post_init__(self) -> None:
         if self.target not in ("rank", "standardise"):
             raise ValueError(
                 f"AdditiveOptions.target is 'rank' or 'standardise', not {self.target!r}"
             )
-        if self.max_features < 1 or self.max_iterations < 1:
-            raise ValueError(f"AdditiveOptions: max_features, max_iterations >= 1: {self}")
+        if self.max_features < 1 or self.max_iterations < 1 or self.restarts < 1:
+            raise ValueError(
+                f"AdditiveOptions: max_features, max_iterations, restarts >= 1: {self}"
+            )
 
 
 def regression_targets(values: np.ndarray, target: str) -> np.ndarray:
@@ -229,10 +234,27 @@ class AdditiveThompsonSampler(Sampler[A]):
         for row, w in zip(codes, W, strict=True):
             arch = arch_or_none(self.space, row)
             if arch is None:
-                start = self.space.to_codes(repair(self.space, row, rng))
-                arch = coordinate_ascent(self.space, start, functools.partial(features.score, w))
+                arch = self._constrained_argmax(row, w, rng)
             result.append(arch)
         return result
+
+    def _constrained_argmax(self, codes: np.ndarray, w: np.ndarray, rng: np.random.Generator) -> A:
+        """Best of `options.restarts` coordinate ascents over valid architectures under `w`.
+
+        Each ascent starts from a different random repair of the (invalid) unconstrained argmax
+        `codes`, since one ascent can stop at a local optimum of the constrained problem.
+        """
+        score = functools.partial(self._features.score, w)
+        best: A | None = None
+        best_score = -np.inf
+        for _ in range(self.options.restarts):
+            start = self.space.to_codes(repair(self.space, codes, rng))
+            arch = coordinate_ascent(self.space, start, score)
+            value = score(self.space.to_codes(arch))
+            if value > best_score:
+                best, best_score = arch, value
+        assert best is not None
+        return best
 
     def _pairwise_ascent(
         self, W: np.ndarray, codes: np.ndarray, max_sweeps: int = 20

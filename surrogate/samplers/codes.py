@@ -78,7 +78,7 @@ def codes_matrix(space: SearchSpace[A], archs: Sequence[A]) -> np.ndarray:
     return np.asarray([space.to_codes(a) for a in archs], dtype=np.int64)
 
 
-def arch_or_none(space: SearchSpace[A], codes: Sequence[int]) -> A | None:
+def arch_or_none(space: SearchSpace[A], codes: Sequence[int] | np.ndarray) -> A | None:
     """The architecture of `codes` if they form a valid one, else `None`."""
     try:
         arch = space.from_codes([int(c) for c in codes])
@@ -88,7 +88,7 @@ def arch_or_none(space: SearchSpace[A], codes: Sequence[int]) -> A | None:
     return arch
 
 
-def repair(space: SearchSpace[A], codes: Sequence[int], rng: np.random.Generator) -> A:
+def repair(space: SearchSpace[A], codes: Sequence[int] | np.ndarray, rng: np.random.Generator) -> A:
     """A valid architecture that agrees with `codes` wherever a greedy pass allows.
 
     Starts from a uniform sample of the space and copies the wanted value of each position, in
