@@ -10,7 +10,7 @@ import logging
 
 import typer
 
-from service.cli import db_commands, spaces_commands
+from service.cli import bench_commands, db_commands, spaces_commands
 
 app = typer.Typer(
     name="bonas",
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db_commands.app, name="db")
+app.add_typer(bench_commands.app, name="bench")
 app.command(name="spaces")(spaces_commands.list_spaces)
 
 

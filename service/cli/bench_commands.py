@@ -1,0 +1,151 @@
+"""`bonas bench ...`: offline benchmarks of the search and the surrogate against tabular data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Benchmark search strategies and the surrogate offline, against benchmark tables.",
+    no_args_is_help=True,
+)
+
+
+def _int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{what} is a comma-separated list of integers, got {text!r}"
+        ) from None
+    if not values:
+        raise typer.BadParameter(f"{what} is empty")
+    return values
+
+
+def _method_options(text: str | None) -> dict[str, dict[str, Any]]:
+    """Parse `--method-options`: a JSON object, or `@file.json`, keyed by method name."""
+    if not text:
+        return {}
+    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        options = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise typer.BadParameter(f"--method-options is not valid JSON: {error}") from None
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise typer.BadParameter(
+            "--method-options is a JSON object of objects, "
+            'e.g. \'{"evolution": {"population_size": 20}}\''
+        )
+    return options
+
+
+@app.command()
+def search(
+    csv: Annotated[
+        Path, typer.Option("--csv", help="Benchmark table (CSV).", exists=True, dir_okay=False)
+    ],
+    objective: Annotated[str, typer.Option("--objective", help="Column the search maximises.")],
+    report: Annotated[
+        str, typer.Option("--report", help="Column reported for the best-by-objective cell.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory for runs.csv, summary and plot.")],
+    space: Annotated[
+        str, typer.Option("--space", help="Built-in space name or declaration file.")
+    ] = "nb201",
+    arch_column: Annotated[
+        str, typer.Option("--arch-column", help="Architecture column.")
+    ] = "arch_str",
+    arch_format: Annotated[
+        str,
+        typer.Option(
+            "--arch-format", help="string, json, key or matrix_ops (see surrogate.tables)."
+        ),
+    ] = "string",
+    k: Annotated[int, typer.Option("--k", min=1, help="Batch size: proposals per round.")] = 10,
+    budget: Annotated[int, typer.Option("--budget", min=1, help="Queries per run.")] = 300,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per method.")] = 30,
+    seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
+    methods: Annotated[
+        str, typer.Option("--methods", help="Comma-separated: random, evolution, local, bonas.")
+    ] = "random,evolution,local",
+    method_options: Annotated[
+        str | None,
+        typer.Option(
+            "--method-options",
+            help="JSON object (or @file.json) of options per method, e.g. '{\"bonas\": {...}}'.",
+        ),
+    ] = None,
+    checkpoints: Annotated[
+        str, typer.Option("--checkpoints", help="Query counts reported in the summary.")
+    ] = "50,100,150,200,300",
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Parallel processes over runs.")] = 1,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
+    ] = True,
+) -> None:
+    """Run whole searches against a table and report best-so-far and queries to the best cell.
+
+    Writes runs.csv (every query of every run), summary.json, summary.txt and best_so_far.png
+    into OUT, and prints the summary table.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from surrogate.bench.search import (
+        MethodSpec,
+        SearchBenchConfig,
+        format_queries,
+        run_benchmark,
+        write_outputs,
+    )
+    from surrogate.exceptions import SurrogateError
+
+    options = _method_options(method_options)
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise typer.BadParameter(f"--method-options names methods not run: {unknown}")
+    console = Console()
+    try:
+        config = SearchBenchConfig(
+            csv=str(csv),
+            objective=objective,
+            report=report,
+            space=space,
+            arch_column=arch_column,
+            arch_format=arch_format,
+            k=k,
+            budget=budget,
+            seeds=tuple(range(seed_start, seed_start + seeds)),
+            methods=tuple(MethodSpec(name, options.get(name, {})) for name in names),
+            checkpoints=_int_list(checkpoints, "--checkpoints"),
+            jobs=jobs,
+        )
+        result = run_benchmark(config, show_progress=progress)
+        paths = write_outputs(result, out)
+    except SurrogateError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=1) from error
+    shown = [c for c in config.checkpoints if c <= budget]
+    table = Table(title=f"{objective} -> {report}, k = {k}, {seeds} seeds")
+    for column in ("method", *[f"@{c}" for c in shown], "queries to best", "found", "s/run"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for summary in result.summaries:
+        table.add_row(
+            summary.method,
+            *[f"{summary.mean[c]:.2f} ± {summary.std[c]:.2f}" for c in shown],
+            format_queries(summary.median_queries_to_best, budget),
+            f"{summary.found}/{summary.runs}",
+            f"{summary.seconds_per_run:.1f}",
+        )
+    console.print(table)
+    console.print(
+        f"best-{objective} cell: {report} = {result.best_report:.2f} "
+        f"({objective} = {result.best_objective:.2f})"
+    )
+    for name, path in paths.items():
+        console.print(f"{name}: {path}")
