@@ -189,9 +189,8 @@ class Dataset:
         """
         train_index, val_index = split_train_val(labels, spec.val_fraction, spec.split_seed)
         if spec.max_train is not None and spec.max_train < len(train_index):
-            keep_fraction = spec.max_train / len(train_index)
-            subset, _ = split_train_val(labels[train_index], 1.0 - keep_fraction, spec.split_seed)
-            train_index = train_index[subset[: spec.max_train]]
+            subset = stratified_subset(labels[train_index], spec.max_train, spec.split_seed)
+            train_index = train_index[subset]
         train_images = torch.from_numpy(np.ascontiguousarray(images[train_index]))
         mean, std = channel_statistics(train_images)
         return cls(
@@ -230,6 +229,22 @@ def split_train_val(
         val.append(members[:n_val])
         train.append(members[n_val:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def stratified_subset(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Sorted indices of exactly `count` examples, classes kept in proportion (up to rounding).
+
+    Rounding per class can miss the total by a few; the shortfall or excess is settled with
+    seeded random examples.
+    """
+    _, kept = split_train_val(labels, count / len(labels), seed)
+    rng = np.random.default_rng(seed)
+    if len(kept) > count:
+        kept = rng.choice(kept, size=count, replace=False)
+    elif len(kept) < count:
+        rest = np.setdiff1d(np.arange(len(labels)), kept)
+        kept = np.concatenate([kept, rng.choice(rest, size=count - len(kept), replace=False)])
+    return np.sort(kept)
 
 
 def channel_statistics(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

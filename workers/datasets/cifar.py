@@ -140,8 +140,25 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
             key = key.decode("latin1")
         if not isinstance(key, str):
             raise CorruptDatasetError(f"{path}: dict keys must be strings, got {key!r}")
+        _check_value(value, f"{path}: {key!r}")
         result[key] = value
     return result
+
+
+def _check_value(value: object, where: str) -> None:
+    """Accept only what a CIFAR batch holds: strings, bytes, ints, arrays, lists of those."""
+    if isinstance(value, list):
+        for item in value:
+            if not isinstance(item, str | bytes | int) or isinstance(item, bool):
+                raise CorruptDatasetError(
+                    f"{where}: unexpected {type(item).__name__} inside a list (a CIFAR batch "
+                    "holds lists of integers or strings)"
+                )
+    elif not isinstance(value, str | bytes | int | np.ndarray) or isinstance(value, bool):
+        raise CorruptDatasetError(
+            f"{where}: unexpected value of type {type(value).__name__} (a CIFAR batch holds "
+            "strings, integers, lists and uint8 arrays)"
+        )
 
 
 def batch_arrays(batch: Mapping[str, Any], label_key: str, path: Path) -> tuple[np.ndarray, ...]:
