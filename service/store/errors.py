@@ -25,7 +25,7 @@ def translate_error(exc: SQLAlchemyError, operation: str) -> StoreError:
     detail = detail.strip().splitlines()[0] if detail.strip() else type(exc).__name__
     if isinstance(exc, IntegrityError):
         return StoreConflictError(f"{operation} broke a database constraint: {detail}")
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError) and _unavailable(exc, detail):
         hint = (
             " (another process held the SQLite write lock past the busy timeout)"
             if "locked" in detail
@@ -47,3 +47,17 @@ def boundary(method: Callable[P, R]) -> Callable[P, R]:
             raise translate_error(exc, operation) from exc
 
     return wrapper
+
+
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly database")
+
+
+def _unavailable(exc: OperationalError, detail: str) -> bool:
+    """Whether an OperationalError means "database not usable now" rather than a bad statement.
+
+    psycopg raises OperationalError only for connection trouble; sqlite3 also raises it for SQL
+    errors such as a missing table, which are bugs rather than outages.
+    """
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        return any(word in detail.lower() for word in _SQLITE_UNAVAILABLE)
+    return True

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -37,10 +39,17 @@ def _libpq(url: URL) -> str:
 
 
 class PostgresServer:
-    """Creates and drops throwaway databases on a test server."""
+    """Creates and drops throwaway databases on a test server.
+
+    Creating a database costs the server a few hundred milliseconds of I/O, so a background thread
+    prepares the next migrated copy while a test runs and drops finished ones afterwards; one thread
+    does both, so the template is never copied twice at once.
+    """
 
     def __init__(self, url: URL) -> None:
         self.url = url
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-test-dbs")
+        self._ready: deque[Future[URL]] = deque()
 
     def create(self, template: str | None = None) -> URL:
         name = f"bonas_test_{uuid.uuid4().hex[:16]}"
@@ -51,6 +60,14 @@ class PostgresServer:
             connection.execute(statement)
         return self.url.set(database=name)
 
+    def take_copy(self, template: str) -> URL:
+        """A fresh copy of `template`, and start preparing the next one."""
+        if not self._ready:
+            self._ready.append(self._background.submit(self.create, template))
+        url = self._ready.popleft().result()
+        self._ready.append(self._background.submit(self.create, template))
+        return url
+
     def drop(self, url: URL) -> None:
         statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(url.database or "")
@@ -58,9 +75,23 @@ class PostgresServer:
         with psycopg.connect(_libpq(self.url), autocommit=True) as connection:
             connection.execute(statement)
 
+    def drop_later(self, url: URL) -> None:
+        """Drop `url` in the background (before `close` returns)."""
+        self._background.submit(self.drop, url)
+
+    def drop_template_later(self, template: URL) -> None:
+        """Drop the copies prepared but not used, then `template` itself (all in the background)."""
+        while self._ready:
+            self.drop_later(self._ready.popleft().result())
+        self.drop_later(template)
+
+    def close(self) -> None:
+        """Wait for every pending drop."""
+        self._background.shutdown(wait=True)
+
 
 @pytest.fixture(scope="session")
-def postgres_server() -> PostgresServer:
+def postgres_server() -> Iterator[PostgresServer]:
     """The test PostgreSQL server; skips (or fails, when required) if it cannot be reached."""
     url = normalize_url(os.environ.get("BONAS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
     try:
@@ -71,7 +102,11 @@ def postgres_server() -> PostgresServer:
         if os.environ.get("BONAS_REQUIRE_POSTGRES") == "1":
             pytest.fail(message + " (BONAS_REQUIRE_POSTGRES=1)")
         pytest.skip(message)
-    return PostgresServer(url)
+    server = PostgresServer(url)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -91,7 +126,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        server.drop(url)
+        server.drop_later(url)
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +145,7 @@ def postgres_template(postgres_server: PostgresServer) -> Iterator[str]:
         upgrade(url)
         yield url.database or ""
     finally:
-        postgres_server.drop(url)
+        postgres_server.drop_template_later(url)
 
 
 @pytest.fixture
@@ -123,11 +158,11 @@ def migrated_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         yield f"sqlite:///{path}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    url = server.create(template=request.getfixturevalue("postgres_template"))
+    url = server.take_copy(request.getfixturevalue("postgres_template"))
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        server.drop(url)
+        server.drop_later(url)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from service.store.types import as_utc
 
 
 class ArchitectureSort(enum.StrEnum):
-    """Orders an architecture list may take (ties broken by id)."""
+    """Orders an architecture list may take (ties broken by id, oldest first)."""
 
     ID = "id"
     CREATED_AT = "created_at"
@@ -171,9 +171,8 @@ class ArchitectureRepository:
         total = self._session.scalar(select(func.count()).select_from(query.subquery())) or 0
         query, column = self._sort_column(query, search_id, sort, descending, fidelity)
         ordered = column.desc() if descending else column.asc()
-        tie = ArchitectureRow.id.desc() if descending else ArchitectureRow.id.asc()
         rows = self._session.scalars(
-            query.order_by(ordered.nulls_last(), tie).limit(limit).offset(offset)
+            query.order_by(ordered.nulls_last(), ArchitectureRow.id).limit(limit).offset(offset)
         ).all()
         return Page(self._views(rows), total, limit, offset)
 

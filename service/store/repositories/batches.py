@@ -457,7 +457,7 @@ class BatchRepository:
             .join(BatchMemberRow, BatchMemberRow.architecture_id == ArchitectureRow.id)
             .where(BatchMemberRow.batch_id == row.id)
             .order_by(BatchMemberRow.position)
-        ).tuples()
+        )
         return Lease(
             batch_id=row.id,
             search_id=row.search_id,

@@ -145,7 +145,7 @@ class EvaluationRepository:
             query = query.where(EvaluationRow.fidelity == fidelity)
         return tuple(
             Observation(to_architecture(arch), to_evaluation(evaluation))
-            for arch, evaluation in self._session.execute(query).tuples()
+            for arch, evaluation in self._session.execute(query)
         )
 
     @boundary

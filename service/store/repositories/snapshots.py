@@ -102,5 +102,5 @@ class SurrogateSnapshotRepository:
             )
             .where(SurrogateSnapshotRow.search_id == search_id)
             .order_by(SurrogateSnapshotRow.version)
-        ).tuples()
+        )
         return tuple(SnapshotInfo(i, s, v, n, copy.deepcopy(m), c) for i, s, v, n, m, c in rows)

@@ -114,16 +114,17 @@ class WorkerRepository:
             .limit(limit)
             .offset(offset)
         ).all()
-        held = dict(
-            self._session.execute(
+        held: dict[int | None, int] = {
+            worker: batch
+            for worker, batch in self._session.execute(
                 select(BatchRow.lease_worker_id, func.min(BatchRow.id))
                 .where(
                     BatchRow.state == BatchState.LEASED.value,
                     BatchRow.lease_worker_id.in_([r.id for r in rows]),
                 )
                 .group_by(BatchRow.lease_worker_id)
-            ).tuples()
-        )
+            )
+        }
         return Page(tuple(to_worker(r, held.get(r.id)) for r in rows), total, limit, offset)
 
     def _by_name(self, name: str) -> WorkerRow | None:
