@@ -210,7 +210,9 @@ class DatasetSpec(_Message):
     Attributes:
         name: Loader name (``"digits"``, ``"cifar10"``, ``"cifar100"``, ``"imagefolder"``).
         path: File or directory of the data, for loaders that read files.
-        options: Loader options (validation fraction, image size, ...), checked by the loader.
+        options: Further loader options (``val_fraction``, ``split_seed``, ``max_train``,
+            ``image_size``, ``augment``: see `workers.datasets.DatasetSpec`), checked by the
+            worker.
     """
 
     name: Annotated[str, Field(min_length=1, max_length=64)] = "digits"
@@ -243,20 +245,35 @@ class TableEvaluatorSpec(_Message):
     fidelity: str | None = None
 
 
-class WeightSharingEvaluatorSpec(_Message):
-    """Train the batch jointly in a super-network; ``train`` holds the trainer's options."""
+class _TrainingEvaluatorSpec(_Message):
+    """Fields shared by the evaluators that train.
+
+    Attributes:
+        dataset: The data to train and validate on.
+        train: The trainer's options (`workers.training.TrainOptions` fields, checked by the
+            worker); ``seed`` is taken from the lease, ``method`` from ``kind``.
+        objective_metric: Which measured metric is the objective (default: validation
+            accuracy in percent, on the held-out part of the training data).
+        fidelity: Label of what the numbers measure (default ``"supernet"`` or
+            ``"standalone"``); give different training budgets different labels.
+    """
+
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    train: dict[str, JSONValue] = Field(default_factory=dict)
+    objective_metric: Annotated[str, Field(min_length=1)] = "val_accuracy"
+    fidelity: str | None = None
+
+
+class WeightSharingEvaluatorSpec(_TrainingEvaluatorSpec):
+    """Train the batch jointly in a super-network (BONAS), then evaluate each member."""
 
     kind: Literal[EvaluatorKind.WEIGHT_SHARING] = EvaluatorKind.WEIGHT_SHARING
-    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
-    train: dict[str, JSONValue] = Field(default_factory=dict)
 
 
-class StandaloneEvaluatorSpec(_Message):
-    """Train every member alone from scratch; ``train`` holds the trainer's options."""
+class StandaloneEvaluatorSpec(_TrainingEvaluatorSpec):
+    """Train every member alone from scratch, one after the other."""
 
     kind: Literal[EvaluatorKind.STANDALONE] = EvaluatorKind.STANDALONE
-    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
-    train: dict[str, JSONValue] = Field(default_factory=dict)
 
 
 EvaluatorSpec = Annotated[

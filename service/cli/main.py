@@ -10,7 +10,7 @@ import logging
 
 import typer
 
-from service.cli import bench_commands, db_commands, spaces_commands
+from service.cli import bench_commands, db_commands, spaces_commands, worker_commands
 
 app = typer.Typer(
     name="bonas",
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(bench_commands.app, name="bench")
 app.command(name="spaces")(spaces_commands.list_spaces)
+app.command(name="worker")(worker_commands.worker)
 
 
 @app.callback()

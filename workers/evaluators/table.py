@@ -1,0 +1,159 @@
+"""The table evaluator: members are looked up in a benchmark CSV instead of being trained.
+
+It lets a whole search run without a GPU (NAS-Bench-201 and the like), and it is what the
+end-to-end tests use, since its results are known in advance. The CSV is read once per daemon
+(until the file changes) and shared by every batch that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from surrogate.exceptions import UnknownArchitectureError
+from surrogate.spaces import SearchSpace
+from surrogate.tables import MetricTable, TableError, TableOptions
+from workers.evaluators.base import (
+    Evaluator,
+    EvaluatorContext,
+    ProgressCallback,
+    SpaceCache,
+    StopCheck,
+    parse_members,
+)
+from workers.exceptions import EvaluationError, EvaluationStoppedError
+from workers.protocol import (
+    EvaluatorKind,
+    Lease,
+    MemberReport,
+    Progress,
+    TableEvaluatorSpec,
+)
+
+_TableKey = tuple[str, int, int, str, str, str, str]
+
+
+class TableEvaluator(Evaluator):
+    """Looks every member of a batch up in the CSV that the evaluator spec names.
+
+    A member missing from the table, or whose objective cell is empty, is reported ``failed``
+    (retrying elsewhere cannot help); a missing file or column fails the whole batch.
+    """
+
+    kind = EvaluatorKind.TABLE
+
+    def __init__(
+        self, context: EvaluatorContext, spaces: SpaceCache | None = None, max_tables: int = 4
+    ) -> None:
+        super().__init__(context)
+        self._spaces = spaces or SpaceCache()
+        self._tables: OrderedDict[_TableKey, MetricTable[Any]] = OrderedDict()
+        self._max_tables = max_tables
+        self._lock = threading.Lock()
+
+    def evaluate(
+        self, lease: Lease, progress: ProgressCallback, should_stop: StopCheck
+    ) -> list[MemberReport]:
+        spec = lease.evaluator
+        if not isinstance(spec, TableEvaluatorSpec):
+            raise EvaluationError(f"the table evaluator cannot run a {spec.kind.value!r} batch")
+        space = self._spaces.get(lease.space)
+        table = self.table(spec, space)
+        if spec.objective_column not in table.columns:
+            raise EvaluationError(
+                f"objective column {spec.objective_column!r} is not a metric column of "
+                f"{table.source}; its metric columns are {list(table.columns)}"
+            )
+        unknown = [c for c in spec.metric_columns if c not in table.columns]
+        if unknown:
+            raise EvaluationError(f"metric columns {unknown} are not in {table.source}")
+        columns = spec.metric_columns or table.columns
+        archs = parse_members(space, lease)
+        reports = []
+        total = len(archs)
+        for index, (member, arch) in enumerate(zip(lease.members, archs, strict=True)):
+            if should_stop():
+                raise EvaluationStoppedError(f"stopped after {index} of {total} lookups")
+            progress(Progress(phase="lookup", step=index, total_steps=total, member=member.key))
+            reports.append(self._lookup(spec, table, member.key, arch, columns))
+        progress(Progress(phase="lookup", step=total, total_steps=total))
+        return reports
+
+    def table(self, spec: TableEvaluatorSpec, space: SearchSpace[Any]) -> MetricTable[Any]:
+        """The table a spec names, read once and kept while its file is unchanged.
+
+        Raises:
+            EvaluationError: The file is missing or cannot be read as asked.
+        """
+        path = self.context.resolve(spec.path)
+        try:
+            stat = path.stat()
+        except OSError as error:
+            raise EvaluationError(f"benchmark table {str(path)!r}: {error}") from error
+        cache_key: _TableKey = (
+            str(path.resolve()),
+            stat.st_mtime_ns,
+            stat.st_size,
+            json.dumps(space.describe(), sort_keys=True),
+            spec.arch_column,
+            spec.arch_format,
+            spec.ops_column,
+        )
+        with self._lock:
+            if cache_key in self._tables:
+                self._tables.move_to_end(cache_key)
+                return self._tables[cache_key]
+        table = _read(path, space, spec)
+        with self._lock:
+            self._tables[cache_key] = table
+            while len(self._tables) > self._max_tables:
+                self._tables.popitem(last=False)
+        return table
+
+    def _lookup(
+        self,
+        spec: TableEvaluatorSpec,
+        table: MetricTable[Any],
+        key: str,
+        arch: Any,
+        columns: tuple[str, ...],
+    ) -> MemberReport:
+        started = time.perf_counter()
+        fidelity = spec.fidelity or spec.objective_column
+        try:
+            row = table.metrics(arch)
+        except UnknownArchitectureError as error:
+            return _failed(key, fidelity, str(error))
+        objective = row[spec.objective_column]
+        if not math.isfinite(objective):
+            return _failed(key, fidelity, f"the table has no {spec.objective_column!r} value")
+        metrics = {c: row[c] for c in columns if math.isfinite(row[c])}
+        return MemberReport(
+            key=key,
+            metrics=metrics,
+            objective=objective,
+            fidelity=fidelity,
+            evaluator=EvaluatorKind.TABLE,
+            timings={"total": time.perf_counter() - started},
+        )
+
+
+def _read(path: Path, space: SearchSpace[Any], spec: TableEvaluatorSpec) -> MetricTable[Any]:
+    options = TableOptions(
+        arch_column=spec.arch_column, arch_format=spec.arch_format, ops_column=spec.ops_column
+    )
+    try:
+        return MetricTable.from_csv(path, space, options)
+    except (TableError, OSError, UnicodeDecodeError) as error:
+        raise EvaluationError(f"cannot read benchmark table {str(path)!r}: {error}") from error
+
+
+def _failed(key: str, fidelity: str, error: str) -> MemberReport:
+    return MemberReport(
+        key=key, status="failed", fidelity=fidelity, evaluator=EvaluatorKind.TABLE, error=error
+    )
