@@ -13,7 +13,10 @@ record it, repeat until the query budget is spent. The harness then reports, per
   (`surrogate.bench.plots`).
 
 Methods are named (`random`, `evolution`, `local`, `bonas`) with options given as JSON-like
-dicts, so the CLI and scripts can tune them without code. Seeds may run in parallel processes.
+dicts, so the CLI and scripts can tune them without code. BONAS takes the fields of
+`surrogate.proposer.BonasOptions`, plus `sampler`: a pool mixture as
+`surrogate.samplers.mixture.mixture_from_spec` reads it (default: a uniform pool). Seeds may
+run in parallel processes.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from surrogate.baselines import (
     RegularizedEvolution,
 )
 from surrogate.exceptions import SurrogateError, UnknownArchitectureError
+from surrogate.samplers.mixture import mixture_from_spec
 from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, load_space_file
 from surrogate.strategy import Observation, Strategy
 from surrogate.tables import MetricTable
@@ -320,11 +324,13 @@ def _build_bonas(space: SearchSpace[Any], options: dict[str, Any]) -> Strategy[A
         proposer = importlib.import_module("surrogate.proposer")
     except ImportError as error:
         raise BenchmarkError(f"the bonas method needs surrogate.proposer: {error}") from error
+    sampler_spec = options.pop("sampler", None)
     try:
         bonas_options = proposer.BonasOptions(**options)
-    except TypeError as error:
+        sampler = None if sampler_spec is None else mixture_from_spec(space, sampler_spec)
+    except (TypeError, ValueError) as error:
         raise BenchmarkError(f"bad options for method 'bonas': {error}") from error
-    strategy: Strategy[Any] = proposer.BonasStrategy(space, bonas_options)
+    strategy: Strategy[Any] = proposer.BonasStrategy(space, bonas_options, sampler)
     return strategy
 
 

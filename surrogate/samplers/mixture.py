@@ -9,16 +9,39 @@ because the pool builder removes them by key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
+from surrogate.samplers.additive import AdditiveOptions, AdditiveThompsonSampler
+from surrogate.samplers.ard import ArdOptions, ArdPruner
 from surrogate.samplers.base import Sampler
+from surrogate.samplers.categorical import CategoricalOptions, CategoricalPosteriorSampler
+from surrogate.samplers.mutation import MutationOptions, MutationSampler
+from surrogate.samplers.uniform import UniformSampler
 from surrogate.spaces.base import SearchSpace
 from surrogate.strategy import Observation
 
 A = TypeVar("A")
+
+SamplerFactory = Callable[[SearchSpace[Any], dict[str, Any]], Sampler[Any]]
+
+
+def _no_options(space: SearchSpace[Any], options: dict[str, Any]) -> Sampler[Any]:
+    if options:
+        raise ValueError(f"the uniform sampler takes no options, got {sorted(options)}")
+    return UniformSampler(space)
+
+
+SAMPLER_FACTORIES: dict[str, SamplerFactory] = {
+    "uniform": _no_options,
+    "mutation": lambda space, o: MutationSampler(space, MutationOptions(**o)),
+    "categorical": lambda space, o: CategoricalPosteriorSampler(space, CategoricalOptions(**o)),
+    "additive": lambda space, o: AdditiveThompsonSampler(space, AdditiveOptions(**o)),
+    "ard": lambda space, o: ArdPruner(space, ArdOptions(**o)),
+}
+"""Samplers that `mixture_from_spec` can build by name (other modules may register more)."""
 
 
 class SamplerMixture(Sampler[A]):
@@ -97,3 +120,37 @@ class SamplerMixture(Sampler[A]):
             sampler.load_state_dict(entry["state"])
         weights = np.asarray([e["weight"] for e in entries], dtype=np.float64)
         self.weights = weights / weights.sum()
+
+
+def mixture_from_spec(
+    space: SearchSpace[A],
+    spec: Mapping[str, Any],
+    factories: Mapping[str, SamplerFactory] | None = None,
+) -> SamplerMixture[A]:
+    """Build a mixture from plain data (JSON from the CLI, a file or the API).
+
+    Args:
+        space: The search space.
+        spec: Sampler name to either its weight, or a mapping with a `weight` and the sampler's
+            options, e.g. `{"uniform": 1, "mutation": {"weight": 2, "top_m": 5}}`.
+        factories: Builders by name (default `SAMPLER_FACTORIES`).
+
+    Raises:
+        ValueError: An unknown sampler name, bad options or bad weights.
+    """
+    known = SAMPLER_FACTORIES if factories is None else factories
+    components: list[tuple[Sampler[A], float]] = []
+    for name, entry in spec.items():
+        if name not in known:
+            raise ValueError(f"unknown sampler {name!r}; known: {', '.join(sorted(known))}")
+        if isinstance(entry, Mapping):
+            options = dict(entry)
+            weight = options.pop("weight", 1.0)
+        else:
+            options, weight = {}, entry
+        try:
+            sampler = known[name](space, options)
+        except TypeError as error:
+            raise ValueError(f"bad options for sampler {name!r}: {error}") from error
+        components.append((sampler, float(weight)))
+    return SamplerMixture(space, components)

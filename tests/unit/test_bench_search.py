@@ -183,3 +183,25 @@ def test_parallel_jobs_give_the_same_runs_as_one_process(tmp_path: Path) -> None
     serial = run_benchmark(config(space_path, table_path, budget=12))
     parallel = run_benchmark(config(space_path, table_path, budget=12, jobs=2))
     assert [t.keys for t in serial.traces] == [t.keys for t in parallel.traces]
+
+
+def test_bonas_runs_through_the_harness_with_a_sampler_mixture(tmp_path: Path) -> None:
+    pytest.importorskip("surrogate.proposer")
+    space_path, table_path, _ = write_table(tmp_path)
+    options = {
+        "n_init": 4,
+        "pool_size": 8,
+        "fit": {"epochs": 3, "warm_epochs": 1, "gcn": {"num_layers": 1, "width": 8}},
+        "sampler": {"uniform": 1, "mutation": {"weight": 1, "top_m": 2}},
+    }
+    result = run_benchmark(
+        config(
+            space_path, table_path, budget=10, seeds=(0,), methods=(MethodSpec("bonas", options),)
+        )
+    )
+    (trace,) = result.traces
+    assert len(trace.keys) == 10 and len(set(trace.keys)) == 10
+    with pytest.raises(BenchmarkError, match="bad options"):
+        run_benchmark(
+            config(space_path, table_path, methods=(MethodSpec("bonas", {"sampler": {"x": 1}}),))
+        )

@@ -17,7 +17,7 @@ from surrogate.samplers.ard import ArdFit, ArdOptions, ArdPruner
 from surrogate.samplers.base import Sampler
 from surrogate.samplers.categorical import CategoricalOptions, CategoricalPosteriorSampler
 from surrogate.samplers.codes import normal_scores, one_hot, project, repair
-from surrogate.samplers.mixture import SamplerMixture
+from surrogate.samplers.mixture import SamplerMixture, mixture_from_spec
 from surrogate.samplers.mutation import MutationOptions, MutationSampler
 from surrogate.samplers.uniform import UniformSampler
 from surrogate.spaces import get_space
@@ -417,3 +417,20 @@ def test_mixture_rejects_bad_weights_and_mismatched_state() -> None:
     other = SamplerMixture(space, [(CategoricalPosteriorSampler(space), 1.0)])
     with pytest.raises(ValueError, match="components"):
         mixture.load_state_dict(other.state_dict())
+
+
+def test_mixture_from_spec_builds_named_samplers_with_weights_and_options() -> None:
+    space = toy_space()
+    mixture = mixture_from_spec(
+        space, {"uniform": 1, "mutation": {"weight": 3, "top_m": 2}, "categorical": 0}
+    )
+    assert [s.name for s in mixture.samplers] == ["uniform", "mutation", "categorical"]
+    assert mixture.weights.tolist() == [0.25, 0.75, 0.0]
+    mutation = mixture.samplers[1]
+    assert isinstance(mutation, MutationSampler) and mutation.options.top_m == 2
+    with pytest.raises(ValueError, match="unknown sampler"):
+        mixture_from_spec(space, {"annealing": 1})
+    with pytest.raises(ValueError, match="bad options"):
+        mixture_from_spec(space, {"mutation": {"weight": 1, "depth": 3}})
+    with pytest.raises(ValueError, match="no options"):
+        mixture_from_spec(space, {"uniform": {"weight": 1, "x": 1}})
