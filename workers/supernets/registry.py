@@ -37,6 +37,7 @@ def build_supernet(
     if isinstance(space, DartsSpace):
         return DartsSupernet(space, archs, config)
     raise UnsupportedSpaceError(
-        f"no supernet for search space {space.name!r} ({type(space).__name__}); supported: "
+        f"no supernet for search space {getattr(space, 'name', '?')!r} "
+        f"({type(space).__name__}); supported: "
         "cell spaces (NAS-Bench-201 and user cells), macro spaces, NAS-Bench-101, DARTS"
     )
