@@ -1,5 +1,7 @@
-"""Initial schema: searches, architectures, workers, batches, batch members, evaluations,
-surrogate snapshots, API tokens and the event log.
+"""Initial schema.
+
+Tables: searches, architectures, workers, batches, batch members, evaluations, surrogate snapshots,
+API tokens and the event log.
 
 Revision ID: 0001
 Revises:

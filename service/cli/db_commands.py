@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 app = typer.Typer(
     help="Manage the database schema with the migrations shipped with bonas.",
     no_args_is_help=True,
 )
+
+# Alembic announces each of its plugins at INFO when imported; keep its migration lines only.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 URL_HELP = (
     "Database URL (sqlite:///path.db or postgresql+psycopg://user@host/db). "

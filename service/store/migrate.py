@@ -36,11 +36,14 @@ def context_options(dialect_name: str) -> dict[str, Any]:
     """Options for `MigrationContext.configure`, shared by env.py and `check`.
 
     SQLite cannot ALTER most things, so Alembic's batch mode (copy, alter, swap) is on there.
+    SQLite does run DDL inside transactions (Alembic assumes it does not), and our engine emits the
+    BEGIN itself, so a migration that fails half way rolls back entirely on both backends.
     """
     return {
         "target_metadata": metadata,
         "compare_type": True,
         "render_as_batch": dialect_name == "sqlite",
+        "transactional_ddl": True,
     }
 
 

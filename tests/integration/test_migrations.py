@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+from alembic import command
 from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
 from service.cli import db_commands
 from service.exceptions import DatabaseNotAtHeadError, SchemaDriftError
 from service.store import make_engine
-from service.store.migrate import check, current, downgrade, drift, ensure_at_head, head, upgrade
+from service.store.migrate import (
+    MIGRATIONS_DIR,
+    alembic_config,
+    check,
+    current,
+    downgrade,
+    drift,
+    ensure_at_head,
+    head,
+    upgrade,
+)
 from service.store.tables import metadata
 
 TABLES = {table.name for table in metadata.sorted_tables}
@@ -79,6 +93,39 @@ def test_ensure_at_head_refuses_outdated_database(database_url: str) -> None:
             check(database_url)
     finally:
         engine.dispose()
+
+
+BROKEN_MIGRATION = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9999"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("half_done", sa.Column("id", sa.Integer(), primary_key=True))
+    raise RuntimeError("this migration fails half way")
+
+
+def downgrade():
+    pass
+"""
+
+
+def test_failed_migration_rolls_back_entirely(database_url: str, tmp_path: Path) -> None:
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "9999_broken.py").write_text(BROKEN_MIGRATION.format(down=head()))
+    upgrade(database_url)
+    config = alembic_config(database_url)
+    config.set_main_option("script_location", str(scripts))
+    with pytest.raises(RuntimeError, match="half way"):
+        command.upgrade(config, "head")
+    assert current(database_url) == head()
+    assert "half_done" not in _tables(database_url)
 
 
 def test_cli_upgrade_current_check_downgrade(database_url: str) -> None:

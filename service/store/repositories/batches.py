@@ -12,6 +12,10 @@ Claiming is atomic. On PostgreSQL the oldest queued batch is locked with
 instead of waiting on them. On SQLite every writing transaction starts with ``BEGIN IMMEDIATE`` (see
 `service.store.engine`), so claims are serialised by the database write lock.
 
+Row locks are ``FOR NO KEY UPDATE``: they exclude other writers of the row but not the key-share
+locks that foreign-key checks take, so inserting an evaluation that refers to a locked batch, worker
+or search does not wait (and cannot deadlock) on the lock holder.
+
 Time: every method takes ``now`` (aware UTC) from the caller; the store never reads the database
 clock.
 """
@@ -199,7 +203,7 @@ class BatchRepository:
             )
             .order_by(BatchRow.id)
             .limit(1)
-            .with_for_update(skip_locked=True, of=BatchRow)
+            .with_for_update(skip_locked=True, key_share=True, of=BatchRow)
             .execution_options(populate_existing=True)
         ).first()
         if row is None:
@@ -360,7 +364,7 @@ class BatchRepository:
             select(BatchRow)
             .where(BatchRow.state == BatchState.LEASED.value, BatchRow.lease_expires_at <= now)
             .order_by(BatchRow.id)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
             .execution_options(populate_existing=True)
         ).all()
         outcomes = []
@@ -407,7 +411,7 @@ class BatchRepository:
         row = self._session.scalars(
             select(table)
             .where(table.id == ident)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         ).one_or_none()
         if row is None:

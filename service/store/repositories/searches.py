@@ -168,7 +168,7 @@ class SearchRepository:
     def _row(self, search_id: int, *, lock: bool = False) -> SearchRow:
         query = select(SearchRow).where(SearchRow.id == search_id)
         if lock:  # re-read under the row lock, not from the identity map
-            query = query.with_for_update().execution_options(populate_existing=True)
+            query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
         row = self._session.scalars(query).one_or_none()
         if row is None:
             raise NotFoundError("search", search_id)
