@@ -196,9 +196,9 @@ class WorkerDaemon:
         try:
             self._register()
             while not self._done():
-                lease = self._next_lease()
-                if lease is not None:
-                    self._serve(lease, context)
+                state = self._next_lease()
+                if state is not None:
+                    self._serve(state, context)
         except RequestInterruptedError:
             pass
         finally:
@@ -234,7 +234,7 @@ class WorkerDaemon:
             answer.lease_seconds,
         )
 
-    def _next_lease(self) -> tuple[Lease, float] | None:
+    def _next_lease(self) -> LeaseState | None:
         """Ask for a batch; wait the controller's suggested pause if there is none."""
         assert self.worker_id is not None
         requested_at = self._clock()
@@ -252,12 +252,13 @@ class WorkerDaemon:
         if answer.lease is None:
             self._stop.wait(min(max(answer.retry_after_s, 0.05), self.options.max_idle_wait_s))
             return None
-        return answer.lease, requested_at
+        # The lease is timed from when it was asked for: never later than the controller's clock.
+        return LeaseState(answer.lease, requested_at, self._clock)
 
     # --- one batch -------------------------------------------------------------------------------
 
-    def _serve(self, leased: tuple[Lease, float], context: EvaluatorContext) -> None:
-        lease, requested_at = leased
+    def _serve(self, state: LeaseState, context: EvaluatorContext) -> None:
+        lease = state.lease
         logger.info(
             "leased batch %s (attempt %d, %d member(s), %s evaluator, search %s)",
             lease.batch_id,
@@ -266,7 +267,6 @@ class WorkerDaemon:
             lease.evaluator.kind.value,
             lease.search_id,
         )
-        state = LeaseState(lease, requested_at, self._clock)
         assert self.worker_id is not None
         heartbeater = Heartbeater(self._client_factory(), self.worker_id, state, self._clock)
         heartbeater.start()
