@@ -247,7 +247,7 @@ class SearchSpace(ABC, Generic[A]):
             raise InvalidArchitectureError(
                 f"expected a tensor of shape ({self.encoding_width},), got {tuple(X.shape)}"
             )
-        return self.from_codes([int(round(float(v))) for v in X.tolist()])
+        return self.from_codes([round(float(v)) for v in X.tolist()])
 
     def check_codes(self, codes: Sequence[int]) -> tuple[int, ...]:
         """Range-check codes against `cardinalities`; helper for `from_codes` implementations."""
@@ -256,7 +256,8 @@ class SearchSpace(ABC, Generic[A]):
                 f"{self.name}: expected {len(self.cardinalities)} codes, got {len(codes)}"
             )
         result = tuple(int(c) for c in codes)
-        for position, (code, cardinality) in enumerate(zip(result, self.cardinalities, strict=True)):
+        pairs = zip(result, self.cardinalities, strict=True)
+        for position, (code, cardinality) in enumerate(pairs):
             if not 0 <= code < cardinality:
                 raise InvalidArchitectureError(
                     f"{self.name}: code {code} at position {position} is outside [0, {cardinality})"
@@ -265,4 +266,5 @@ class SearchSpace(ABC, Generic[A]):
 
     def __repr__(self) -> str:
         size = self.size()
-        return f"{type(self).__name__}(name={self.name!r}, size={size if size is not None else '?'})"
+        shown = size if size is not None else "?"
+        return f"{type(self).__name__}(name={self.name!r}, size={shown})"
