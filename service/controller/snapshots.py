@@ -1,0 +1,90 @@
+"""Surrogate snapshots: the strategy's state as bytes, and how well its predictions held up.
+
+A snapshot is stored after every refit, in the same transaction as the batch it proposed, so a
+restarted controller loads the latest one and continues exactly (same surrogate version, warm
+start from the same weights). The state travels through `torch.save` and comes back through
+`torch.load(weights_only=True)`, which rebuilds tensors and plain containers only: a row of the
+database cannot make the controller run code.
+
+Fit metrics say how good each surrogate version was *out of sample*: the architectures a version
+proposed carry its predicted mean, and once they are measured, Kendall's tau between predictions
+and measurements is that version's ranking quality on data it never saw.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import torch
+from scipy.stats import kendalltau
+
+from service.store import Observation as StoredObservation
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    """Serialise a strategy's `state_dict()`."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def decode_state(data: bytes) -> dict[str, Any]:
+    """Inverse of `encode_state`; refuses anything but tensors and plain containers."""
+    state = torch.load(io.BytesIO(data), weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"a strategy state must be a dict, got {type(state).__name__}")
+    return state
+
+
+def kendall_tau(predicted: list[float], measured: list[float]) -> float | None:
+    """Kendall's tau-b, or None when fewer than 3 pairs or either side is constant."""
+    if len(predicted) < 3 or len(set(predicted)) < 2 or len(set(measured)) < 2:
+        return None
+    tau = float(kendalltau(predicted, measured).statistic)
+    return tau if math.isfinite(tau) else None
+
+
+def prediction_metrics(observations: Iterable[StoredObservation]) -> dict[str, Any]:
+    """Out-of-sample tau of every surrogate version, and of all versions pooled.
+
+    Only observations with a prediction and a finite objective count.
+
+    Returns:
+        ``{"by_version": {"3": {"tau": 0.41, "n": 10}, ...}, "all": {"tau": ..., "n": ...}}``.
+    """
+    by_version: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    pooled: tuple[list[float], list[float]] = ([], [])
+    for item in observations:
+        proposal = item.architecture.proposal
+        measured = item.evaluation.objective
+        if proposal.predicted_mean is None or proposal.surrogate_version is None:
+            continue
+        if measured is None or not math.isfinite(measured):
+            continue
+        for predicted_list, measured_list in (by_version[proposal.surrogate_version], pooled):
+            predicted_list.append(proposal.predicted_mean)
+            measured_list.append(measured)
+    return {
+        "by_version": {
+            str(version): {"tau": kendall_tau(p, m), "n": len(p)}
+            for version, (p, m) in sorted(by_version.items())
+        },
+        "all": {"tau": kendall_tau(*pooled), "n": len(pooled[0])},
+    }
+
+
+def fit_report_metrics(report: object) -> dict[str, Any]:
+    """A strategy's last fit report (a dataclass such as `FitReport`) as JSON-safe numbers."""
+    if report is None or not is_dataclass(report) or isinstance(report, type):
+        return {}
+    clean: dict[str, Any] = {}
+    for name, value in asdict(report).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        clean[name] = value
+    return clean
