@@ -122,6 +122,10 @@ def build_acquisition(
             sampler=sampler,
             prune_baseline=True,
             cache_root=False,
+            # Pending points then join each candidate's joint batch (as in the other MC
+            # functions) instead of the baseline, so sequential greedy selection can add and
+            # remove them without losing the caller's.
+            incremental=False,
         )
     else:
         raise ValueError(f"{options.name!r} is not a BoTorch acquisition function here")
