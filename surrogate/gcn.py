@@ -50,6 +50,10 @@ class GCNConfig:
         positional: Append a one-hot of each node's slot to its features. Spaces list nodes in
             a fixed order (input first, ops in code order), so the slot says *which* edge or
             vertex a node is, which plain message passing cannot tell apart in symmetric cells.
+        bidirectional: Also pass messages backwards along the edges (successor to predecessor,
+            with their own weights; the global node sends nothing back), so that a node learns
+            whether its output reaches the rest of the cell: an op whose result is never used
+            does not matter, which forward aggregation alone cannot see.
         gated: Multiply every message, channel by channel, by a learned gate of its source
             node's label (`sigmoid(U_l x_j + c_l)` in layer `l`), as GATES models operations as
             masks on the information flowing through a cell: the network can learn that some
@@ -62,6 +66,7 @@ class GCNConfig:
     aggregation: Aggregation = "mean"
     dropout: float = 0.0
     positional: bool = False
+    bidirectional: bool = False
     gated: bool = False
 
     def __post_init__(self) -> None:
@@ -309,6 +314,19 @@ class DenseGraphConv(nn.Module):
         )
 
 
+def reverse_adjacency(adj: Tensor) -> Tensor:
+    """Row-normalised backward adjacency: node `j` hears its successors, not the global node.
+
+    Shapes:
+        - adj `(..., N, N)` -> `(..., N, N)`.
+    """
+    backward = adj.transpose(-1, -2).clone()
+    backward[..., :, -1] = 0.0
+    eye = torch.eye(adj.shape[-1], dtype=adj.dtype)
+    backward = backward * (1 - eye)
+    return backward / backward.sum(-1, keepdim=True).clamp(min=1.0)
+
+
 def normalize_adjacency(adj: Tensor, aggregation: Aggregation) -> Tensor:
     """Apply the aggregation rule of `DenseGraphConv` to `(..., N, N)` adjacencies."""
     if aggregation == "sum":
@@ -348,6 +366,11 @@ class GCNEncoder(nn.Module):
         self.norms = nn.ModuleList(
             MaskedNorm(config.normalization, config.width) for _ in range(config.num_layers)
         )
+        self.reverse = (
+            nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in itertools.pairwise(widths))
+            if config.bidirectional
+            else None
+        )
         self.gates = (
             nn.ModuleList(nn.Linear(num_features, config.width) for _ in range(config.num_layers))
             if config.gated
@@ -386,9 +409,14 @@ class GCNEncoder(nn.Module):
                 posterior sample. Without masks, dropout acts only in training mode.
         """
         h = self.input_features(graphs)
+        backward = None if self.reverse is None else reverse_adjacency(graphs.adj)
         for layer, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             gate = None if self.gates is None else torch.sigmoid(self.gates[layer](graphs.x))
-            h = torch.relu(norm(conv(h, graphs.adj, gate), graphs.mask))
+            out = conv(h, graphs.adj, gate)
+            if self.reverse is not None and backward is not None:
+                messages = self.reverse[layer](h)
+                out = out + torch.matmul(backward, messages if gate is None else messages * gate)
+            h = torch.relu(norm(out, graphs.mask))
             if dropout_masks is not None:
                 h = h * dropout_masks[layer]
             elif self.config.dropout > 0:
