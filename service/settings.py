@@ -1,14 +1,33 @@
 """Service settings, read from the environment (prefix ``BONAS_``) or a ``.env`` file.
 
 Only the edges (the CLI, the app factory) build a `Settings`; library code receives plain values.
+Secrets are refused when they look like a placeholder copied from an example file: a service
+that starts with ``changeme`` as its admin token is worse than one that refuses to start.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./bonas-data/bonas.db"
+MIN_SECRET_LENGTH = 16
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "changethis",
+        "change-me",
+        "change_me",
+        "secret",
+        "password",
+        "admin",
+        "token",
+        "example",
+        "xxx",
+        "todo",
+    }
+)
+"""Lower-cased values (or prefixes) that mark a secret as copied from an example."""
 
 
 class Settings(BaseSettings):
@@ -24,7 +43,17 @@ class Settings(BaseSettings):
         host: Address the API binds to.
         port: Port the API binds to.
         lease_seconds: How long a worker's lease on a batch lasts without a heartbeat.
+        heartbeat_interval_s: How often workers are told to heartbeat (default: a quarter of
+            ``lease_seconds``, so three heartbeats may be lost before a lease lapses).
+        poll_interval_s: How long a worker without work waits before asking again.
         max_attempts: How many leases a batch gets before it is marked failed.
+        worker_stale_seconds: A worker not seen for this long is flagged stale (default:
+            ``lease_seconds``).
+        admin_token: A bootstrap admin token (BONAS_ADMIN_TOKEN), accepted besides the tokens in
+            the store, so that a fresh deployment can create the first tokens over HTTP. At least
+            16 characters and not a placeholder.
+        admin_name: Owner name the bootstrap admin token acts as.
+        cors_origins: Origins allowed by CORS (empty: CORS is off, the default).
     """
 
     model_config = SettingsConfigDict(
@@ -38,4 +67,50 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     lease_seconds: float = Field(default=120.0, gt=0)
+    heartbeat_interval_s: float | None = Field(default=None, gt=0)
+    poll_interval_s: float = Field(default=2.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    worker_stale_seconds: float | None = Field(default=None, gt=0)
+    admin_token: SecretStr | None = None
+    admin_name: str = Field(default="admin", min_length=1, max_length=200)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _real_secret(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None or token.get_secret_value() == "":
+            return None
+        value = token.get_secret_value()
+        lowered = value.lower()
+        if any(lowered.startswith(p) for p in PLACEHOLDER_SECRETS):
+            raise ValueError(
+                "BONAS_ADMIN_TOKEN looks like a placeholder; set a random value, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"BONAS_ADMIN_TOKEN must be at least {MIN_SECRET_LENGTH} characters long"
+            )
+        return token
+
+    @model_validator(mode="after")
+    def _heartbeat_fits_lease(self) -> Settings:
+        if (
+            self.heartbeat_interval_s is not None
+            and self.heartbeat_interval_s >= self.lease_seconds
+        ):
+            raise ValueError(
+                f"heartbeat_interval_s ({self.heartbeat_interval_s}) must be shorter than "
+                f"lease_seconds ({self.lease_seconds})"
+            )
+        return self
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """The heartbeat interval told to workers."""
+        return self.heartbeat_interval_s or self.lease_seconds / 4
+
+    @property
+    def stale_seconds(self) -> float:
+        """How long a worker may stay silent before it is flagged stale."""
+        return self.worker_stale_seconds or self.lease_seconds

@@ -1,0 +1,40 @@
+"""``/api/v1/health``: the one endpoint without a token, for load balancers and compose."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from fastapi import APIRouter
+
+from service.auth import EngineDep
+from service.errors import ApiError
+from service.exceptions import StoreError
+from service.schemas import ErrorResponse, HealthOut
+from service.store.migrate import current_of
+from workers.protocol import ErrorReason
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/health",
+    summary="Health check",
+    responses={503: {"model": ErrorResponse, "description": "The database does not answer."}},
+)
+def health(engine: EngineDep) -> HealthOut:
+    """``ok`` when the process answers and the database answers a query."""
+    try:
+        revision = current_of(engine)
+    except StoreError as error:
+        raise ApiError(
+            503, ErrorReason.BUSY.value, f"the database does not answer: {error}"
+        ) from error
+    return HealthOut(status="ok", version=bonas_version(), database="ok", schema_revision=revision)
+
+
+def bonas_version() -> str:
+    """The installed bonas version (``0+unknown`` when run from a source tree)."""
+    try:
+        return metadata.version("bonas")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,448 @@
+"""``/api/v1/workers``: the controller's side of the worker protocol, and the workers list.
+
+The request and response models, paths and error reasons are `workers.protocol`'s; this module
+maps them onto the store's lease queue (`service.store.BatchRepository`):
+
+* register: one worker row per name. A second live daemon under a name already taken (two
+  CPU daemons on one host both default to ``<host>-cpu``) gets the name suffixed with its
+  instance id, so two processes never share a worker id and with it a lease. A registration
+  retried with the same ``instance_id`` returns the same worker.
+* lease: idempotent per worker (the store returns the lease the worker holds, with the time
+  left on it).
+* heartbeat: ``ok`` with the new expiry, ``cancel`` when the search was cancelled,
+  ``lease_lost`` with the reason otherwise (never an error status for a lost lease).
+* report: stored whole or not at all; a retry of a stored report (same lease, attempt and
+  results) answers ``duplicate``; a different report for a reported lease, or any report on an
+  expired, re-leased or cancelled lease, is refused with 409 and the reason.
+* release: shutdown and error put the batch back in the queue (or fail it when its attempts are
+  used up); a release that acknowledges a cancelled batch answers ``requeued: false``.
+
+A worker may only act under the token it registered with (admins may act for any worker).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+
+from service.api.searches import Limit, Offset, notify
+from service.api.views import event_payload, spec_of
+from service.auth import EngineDep, PrincipalDep, SettingsDep, WorkerDep
+from service.controller.events import EventKind
+from service.errors import ApiError
+from service.exceptions import LeaseRejectedError, LeaseRejection, NotFoundError
+from service.schemas import BatchOut, ErrorResponse, Page, WorkerOut
+from service.search_spec import batch_seed, build_evaluator_spec
+from service.settings import Settings
+from service.store import (
+    ArchitectureRepository,
+    BatchRecord,
+    BatchRepository,
+    EvaluationInput,
+    EventRepository,
+    SearchRepository,
+    WorkerRecord,
+    WorkerRepository,
+    session_scope,
+    utcnow,
+)
+from service.store import Lease as StoredLease
+from workers.protocol import (
+    PROTOCOL_VERSION,
+    BatchMember,
+    ErrorReason,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    HeartbeatStatus,
+    Lease,
+    LeaseRequest,
+    LeaseResponse,
+    MemberReport,
+    RegisterRequest,
+    RegisterResponse,
+    ReleaseReason,
+    ReleaseRequest,
+    ReleaseResponse,
+    ReportRequest,
+    ReportResponse,
+)
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/workers", tags=["workers"])
+
+INSTANCE_KEY = "instance_id"
+"""Where a worker's current instance id is kept in its stored capabilities."""
+SUFFIX_CHARS = 8
+
+PROTOCOL_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Unknown worker or batch."},
+    409: {"model": ErrorResponse, "description": "The lease is not (or no longer) the caller's."},
+}
+
+
+# --- registration and listing -----------------------------------------------------------------
+
+
+@router.post("/register", summary="Register a worker", responses=PROTOCOL_ERRORS)
+def register(
+    body: RegisterRequest, principal: WorkerDep, engine: EngineDep, settings: SettingsDep
+) -> RegisterResponse:
+    """Register (or re-register) a worker daemon; the answer says how to lease and heartbeat."""
+    if body.protocol_version != PROTOCOL_VERSION:
+        raise ApiError(
+            409,
+            ErrorReason.PROTOCOL_MISMATCH.value,
+            f"this controller speaks worker protocol {PROTOCOL_VERSION}, "
+            f"the worker speaks {body.protocol_version}; install matching bonas versions",
+        )
+    now = utcnow()
+    capabilities = {
+        **body.capabilities.model_dump(mode="json"),
+        INSTANCE_KEY: body.instance_id,
+        "protocol_version": body.protocol_version,
+    }
+    with session_scope(engine) as session:
+        repository = WorkerRepository(session)
+        name = _free_name(repository, body.name, body.instance_id, now, settings)
+        worker = repository.register(
+            name, capabilities=capabilities, now=now, token_hash=principal.token_hash
+        )
+    logger.info("worker %s registered as %d (%s)", name, worker.id, body.capabilities.device)
+    return RegisterResponse(
+        worker_id=str(worker.id),
+        lease_seconds=settings.lease_seconds,
+        heartbeat_interval_s=settings.heartbeat_seconds,
+        poll_interval_s=settings.poll_interval_s,
+    )
+
+
+@router.get("", summary="List workers")
+def list_workers(
+    principal: PrincipalDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[WorkerOut]:
+    """Workers, most recently seen first, with the batch each holds and a stale flag."""
+    now = utcnow()
+    with session_scope(engine, read_only=True) as session:
+        page = WorkerRepository(session).list(limit=limit, offset=offset)
+        batches = BatchRepository(session)
+        items = [_worker_out(worker, batches, now, settings.stale_seconds) for worker in page.items]
+    return Page[WorkerOut](items=items, total=page.total, limit=limit, offset=offset)
+
+
+# --- the lease protocol ---------------------------------------------------------------------
+
+
+@router.post("/{worker_id}/lease", summary="Lease a batch", responses=PROTOCOL_ERRORS)
+def lease(
+    worker_id: int,
+    body: LeaseRequest,
+    principal: WorkerDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> LeaseResponse:
+    """The oldest queued batch of a running search, or the lease the worker already holds."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        _check_worker(session, worker_id, principal.token_hash, principal.is_admin)
+        held = BatchRepository(session).lease_next(
+            worker_id, lease_seconds=settings.lease_seconds, now=now
+        )
+        if held is None:
+            return LeaseResponse(lease=None, retry_after_s=settings.poll_interval_s)
+        answer = _protocol_lease(session, held, now, settings)
+        if held.expires_at == now + timedelta(seconds=settings.lease_seconds):  # a new lease
+            EventRepository(session).append(
+                EventKind.BATCH_LEASED.value,
+                {"batch_id": held.batch_id, "worker_id": worker_id, "attempt": held.attempt},
+                now=now,
+                search_id=held.search_id,
+            )
+    return LeaseResponse(lease=answer)
+
+
+@router.post(
+    "/{worker_id}/batches/{batch_id}/heartbeat",
+    summary="Extend a lease",
+    responses=PROTOCOL_ERRORS,
+)
+def heartbeat(
+    worker_id: int,
+    batch_id: int,
+    body: HeartbeatRequest,
+    principal: WorkerDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> HeartbeatResponse:
+    """``ok`` (extended), ``cancel`` (the search was cancelled) or ``lease_lost`` and why."""
+    now = utcnow()
+    progress = None if body.progress is None else body.progress.model_dump(mode="json")
+    with session_scope(engine) as session:
+        _check_worker(session, worker_id, principal.token_hash, principal.is_admin)
+        try:
+            result = BatchRepository(session).heartbeat(
+                batch_id,
+                body.lease_token,
+                body.attempt,
+                lease_seconds=settings.lease_seconds,
+                now=now,
+                progress=progress,
+            )
+        except NotFoundError:
+            return HeartbeatResponse(
+                status=HeartbeatStatus.LEASE_LOST, reason=ErrorReason.UNKNOWN_BATCH
+            )
+    if result.held:
+        assert result.expires_at is not None
+        return HeartbeatResponse(
+            status=HeartbeatStatus.OK,
+            lease_expires_at=result.expires_at,
+            lease_seconds=max((result.expires_at - now).total_seconds(), 1e-3),
+        )
+    if result.cancel:
+        return HeartbeatResponse(status=HeartbeatStatus.CANCEL)
+    reason = LeaseRejection(result.reason) if result.reason else LeaseRejection.NOT_HELD
+    return HeartbeatResponse(status=HeartbeatStatus.LEASE_LOST, reason=_lost_reason(reason))
+
+
+@router.post(
+    "/{worker_id}/batches/{batch_id}/report",
+    summary="Report a batch's results",
+    responses={
+        **PROTOCOL_ERRORS,
+        422: {"model": ErrorResponse, "description": "The members do not match the batch."},
+    },
+)
+def report(
+    worker_id: int,
+    batch_id: int,
+    body: ReportRequest,
+    principal: WorkerDep,
+    engine: EngineDep,
+    request: Request,
+) -> ReportResponse:
+    """Store the results of every member under the lease; idempotent for a retried report."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        _check_worker(session, worker_id, principal.token_hash, principal.is_admin)
+        batch = BatchRepository(session).get(batch_id)
+        inputs = _evaluation_inputs(session, batch, body.members, now)
+        try:
+            outcome = BatchRepository(session).report(
+                batch_id, body.lease_token, body.attempt, inputs, now=now
+            )
+        except LeaseRejectedError as refused:
+            if refused.reason == LeaseRejection.ALREADY_REPORTED and _same_report(
+                session, batch, body.attempt, inputs
+            ):
+                return ReportResponse(stored=0, duplicate=True)
+            raise _lease_refusal(refused, batch, worker_id) from refused
+        EventRepository(session).append(
+            EventKind.BATCH_REPORTED.value,
+            {
+                "batch_id": batch_id,
+                "worker_id": worker_id,
+                "attempt": body.attempt,
+                "stored": len(outcome.evaluations),
+            },
+            now=now,
+            search_id=batch.search_id,
+        )
+    notify(request, batch.search_id)
+    return ReportResponse(stored=len(outcome.evaluations))
+
+
+@router.post(
+    "/{worker_id}/batches/{batch_id}/release",
+    summary="Give a batch back",
+    responses=PROTOCOL_ERRORS,
+)
+def release(
+    worker_id: int,
+    batch_id: int,
+    body: ReleaseRequest,
+    principal: WorkerDep,
+    engine: EngineDep,
+    request: Request,
+) -> ReleaseResponse:
+    """Give a leased batch back unreported: re-queued, or failed once out of attempts."""
+    now = utcnow()
+    detail = body.reason.value + (f": {body.message}" if body.message else "")
+    with session_scope(engine) as session:
+        _check_worker(session, worker_id, principal.token_hash, principal.is_admin)
+        batches = BatchRepository(session)
+        batch = batches.get(batch_id)
+        try:
+            released = batches.release(
+                batch_id, body.lease_token, body.attempt, now=now, reason=detail
+            )
+        except LeaseRejectedError as refused:
+            if refused.reason == LeaseRejection.CANCELLED:
+                return ReleaseResponse(requeued=False)  # acknowledged: nothing left to do
+            raise _lease_refusal(refused, batch, worker_id) from refused
+        EventRepository(session).append(
+            EventKind.BATCH_RELEASED.value,
+            event_payload(
+                batch_id=batch_id,
+                worker_id=worker_id,
+                attempt=body.attempt,
+                reason=detail,
+                state=released.state.value,
+            ),
+            now=now,
+            search_id=batch.search_id,
+        )
+    if body.reason is not ReleaseReason.SHUTDOWN:
+        logger.info("batch %d released by worker %d: %s", batch_id, worker_id, detail)
+    notify(request, batch.search_id)
+    return ReleaseResponse(requeued=released.state.value == "queued")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _free_name(
+    repository: WorkerRepository, name: str, instance_id: str, now: datetime, settings: Settings
+) -> str:
+    """`name`, unless another live daemon holds it: then `name~<instance prefix>`."""
+    suffixed = f"{name[: 200 - SUFFIX_CHARS - 1]}~{instance_id[:SUFFIX_CHARS]}"
+    for candidate in (name, suffixed):
+        existing = repository.get_by_name(candidate)
+        if existing is None or existing.capabilities.get(INSTANCE_KEY) == instance_id:
+            return candidate
+        if (now - existing.last_seen_at).total_seconds() > settings.stale_seconds:
+            return candidate  # a restarted daemon takes over its silent predecessor's name
+    return suffixed
+
+
+def _check_worker(session: Session, worker_id: int, token_hash: str, is_admin: bool) -> None:
+    """Refuse a worker id that does not exist or was registered under another token."""
+    stored = WorkerRepository(session).token_hash(worker_id)
+    if not is_admin and stored is not None and stored != token_hash:
+        raise ApiError(
+            403,
+            ErrorReason.FORBIDDEN.value,
+            f"worker {worker_id} was registered with another token",
+        )
+
+
+def _protocol_lease(
+    session: Session, held: StoredLease, now: datetime, settings: Settings
+) -> Lease:
+    search = SearchRepository(session).get(held.search_id)
+    spec = spec_of(search)
+    return Lease(
+        batch_id=str(held.batch_id),
+        attempt=held.attempt,
+        lease_token=held.token,
+        lease_expires_at=held.expires_at,
+        lease_seconds=max((held.expires_at - now).total_seconds(), 1e-3),
+        heartbeat_interval_s=settings.heartbeat_seconds,
+        search_id=str(held.search_id),
+        space=search.space_spec,
+        members=tuple(BatchMember(key=m.key, arch=m.arch) for m in held.members),
+        evaluator=build_evaluator_spec(spec),
+        seed=batch_seed(spec, held.batch_id),
+    )
+
+
+def _evaluation_inputs(
+    session: Session, batch: BatchRecord, members: tuple[MemberReport, ...], now: datetime
+) -> list[EvaluationInput]:
+    """The store's form of a report; refuses keys outside the batch and a wrong fidelity."""
+    views = ArchitectureRepository(session).views(batch.member_ids)
+    ids = {view.architecture.key: view.architecture.id for view in views}
+    unknown = sorted(m.key for m in members if m.key not in ids)
+    if unknown:
+        raise ApiError(
+            422,
+            ErrorReason.INVALID_REPORT.value,
+            f"batch {batch.id} has no members {unknown}; its members are {sorted(ids)}",
+        )
+    wrong = sorted({m.fidelity for m in members} - {batch.fidelity})
+    if wrong:
+        raise ApiError(
+            422,
+            ErrorReason.INVALID_REPORT.value,
+            f"batch {batch.id} is evaluated at fidelity {batch.fidelity!r}, "
+            f"the report says {wrong}",
+        )
+    inputs = []
+    for member in members:
+        metrics: dict[str, Any] = dict(member.metrics)
+        if member.status == "failed":
+            metrics["error"] = member.error
+        inputs.append(
+            EvaluationInput(
+                architecture_id=ids[member.key],
+                metrics=metrics,
+                objective=member.objective if member.status == "ok" else None,
+                evaluator=member.evaluator.value,
+                wall_seconds=member.timings.get("total"),
+                timings=dict(member.timings),
+                finished_at=now,
+            )
+        )
+    return inputs
+
+
+def _same_report(
+    session: Session, batch: BatchRecord, attempt: int, inputs: list[EvaluationInput]
+) -> bool:
+    """Whether the stored results of `attempt` are exactly `inputs` (a retried report)."""
+    views = ArchitectureRepository(session).views([i.architecture_id for i in inputs])
+    for item, view in zip(inputs, views, strict=True):
+        stored = [
+            e
+            for e in view.evaluations
+            if e.batch_id == batch.id and e.attempt == attempt and e.fidelity == batch.fidelity
+        ]
+        if len(stored) != 1:
+            return False
+        if stored[0].objective != item.objective or stored[0].metrics != item.metrics:
+            return False
+    return True
+
+
+def _lost_reason(reason: LeaseRejection) -> ErrorReason:
+    return {
+        LeaseRejection.EXPIRED: ErrorReason.LEASE_EXPIRED,
+        LeaseRejection.ALREADY_REPORTED: ErrorReason.ALREADY_REPORTED,
+    }.get(reason, ErrorReason.STALE_ATTEMPT)
+
+
+def _lease_refusal(refused: LeaseRejectedError, batch: BatchRecord, worker_id: int) -> ApiError:
+    reason = _lost_reason(refused.reason)
+    if refused.reason == LeaseRejection.NOT_HELD and batch.lease_worker_id not in (
+        None,
+        worker_id,
+    ):
+        reason = ErrorReason.LEASE_NOT_HELD
+    return ApiError(409, reason.value, str(refused))
+
+
+def _worker_out(
+    worker: WorkerRecord, batches: BatchRepository, now: datetime, stale_seconds: float
+) -> WorkerOut:
+    seen = max(0.0, (now - worker.last_seen_at).total_seconds())
+    current = None
+    if worker.current_batch_id is not None:
+        current = BatchOut.of(batches.get(worker.current_batch_id))
+    return WorkerOut(
+        id=worker.id,
+        name=worker.name,
+        capabilities=worker.capabilities,
+        registered_at=worker.registered_at,
+        last_seen_at=worker.last_seen_at,
+        seen_seconds_ago=seen,
+        stale=seen > stale_seconds,
+        current_batch=current,
+    )

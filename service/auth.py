@@ -1,0 +1,155 @@
+"""Bearer-token authentication, roles, and the request-scoped dependencies routers declare.
+
+Tokens are random secrets stored as sha256 hashes (`service.store.TokenRepository`); each has one
+role:
+
+* ``admin``: everything, including managing tokens and seeing every search;
+* ``user``: submits searches and reads and steers its own;
+* ``worker``: registers, leases, heartbeats, reports and releases, nothing else.
+
+A bootstrap admin token may also come from the settings (``BONAS_ADMIN_TOKEN``): it is compared by
+hash in constant time and never written to the store, so rotating it is a restart.
+
+Routers declare what they need with the `Annotated` aliases below (`SessionDep`, `UserDep`,
+`WorkerDep`, ...), in the style of the FastAPI full-stack template. Sessions are function-scoped:
+the transaction commits when the path operation returns, before the answer is sent, so a failed
+commit becomes an error answer rather than a lost write behind a 200.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from service.errors import ApiError
+from service.settings import Settings
+from service.store import Role, TokenRepository, hash_token, session_scope
+from workers.protocol import ErrorReason
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token: `Authorization: Bearer bonas_...` (see `bonas token create`).",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling.
+
+    Attributes:
+        role: The token's role.
+        owner: The name the token acts for (searches a user creates belong to it).
+        token_id: The stored token's id; None for the bootstrap admin token of the settings.
+        token_hash: sha256 of the presented secret (binds a worker registration to its token).
+    """
+
+    role: Role
+    owner: str
+    token_id: int | None
+    token_hash: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def may_read(self, owner: str) -> bool:
+        """Whether this caller may see and steer a search owned by `owner`."""
+        return self.is_admin or self.owner == owner
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    """The app's engine (made by the lifespan)."""
+    engine: Engine | None = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise ApiError(503, ErrorReason.BUSY.value, "the service is starting; retry shortly")
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def _write_session(engine: EngineDep) -> Iterator[Session]:
+    with session_scope(engine) as session:
+        yield session
+
+
+def _read_session(engine: EngineDep) -> Iterator[Session]:
+    with session_scope(engine, read_only=True) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(_write_session, scope="function")]
+"""A session whose transaction commits when the path operation returns (rolls back on error)."""
+ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
+"""A session for path operations that only read (on SQLite it takes no write lock)."""
+
+
+def authenticate(
+    engine: EngineDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller behind the bearer token.
+
+    Raises:
+        ApiError: 401 when the token is missing, malformed, unknown or revoked.
+    """
+    if credentials is None or not credentials.credentials:
+        raise _unauthorized("missing bearer token: send `Authorization: Bearer <token>`")
+    presented = credentials.credentials
+    digest = hash_token(presented)
+    bootstrap = settings.admin_token
+    if bootstrap is not None and hmac.compare_digest(
+        digest, hash_token(bootstrap.get_secret_value())
+    ):
+        return Principal(Role.ADMIN, settings.admin_name, None, digest)
+    with session_scope(engine, read_only=True) as session:
+        record = TokenRepository(session).verify(presented)
+    if record is None:
+        raise _unauthorized("unknown or revoked token")
+    return Principal(record.role, record.owner, record.id, digest)
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets through callers with one of `roles` (admins always pass)."""
+    allowed = frozenset(roles) | {Role.ADMIN}
+    names = " or ".join(sorted(r.value for r in allowed))
+
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in allowed:
+            raise ApiError(
+                403,
+                ErrorReason.FORBIDDEN.value,
+                f"a {principal.role.value} token cannot do this; it needs a {names} token",
+            )
+        return principal
+
+    return check
+
+
+def _unauthorized(detail: str) -> ApiError:
+    return ApiError(401, ErrorReason.UNAUTHORIZED.value, detail, {"WWW-Authenticate": "Bearer"})
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+"""Any valid token."""
+AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
+"""An admin token."""
+UserDep = Annotated[Principal, Depends(require(Role.USER))]
+"""A user (or admin) token."""
+WorkerDep = Annotated[Principal, Depends(require(Role.WORKER))]
+"""A worker (or admin) token."""

@@ -1,0 +1,168 @@
+"""How errors become HTTP answers: one JSON shape, a 4xx for every bad input, never a stray 500.
+
+Every error answer of the API has the body ``{"reason": ..., "detail": ...}`` (the worker
+protocol's `workers.protocol.ErrorBody`): ``reason`` is a short machine-readable word, ``detail`` a
+sentence that says what was wrong and, where it helps, what is accepted.
+
+Store errors keep their meaning: a missing row is a 404, a refused state change a 409, a refused
+lease a 409 with the lease's reason, a locked or unreachable database a 503 that clients retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.exceptions import (
+    DuplicateEvaluationError,
+    InvalidReportError,
+    InvalidStateTransitionError,
+    LeaseRejectedError,
+    LeaseRejection,
+    NotFoundError,
+    StoreConflictError,
+    StoreError,
+    StoreUnavailableError,
+)
+from workers.protocol import ErrorReason
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 1
+"""What a 503 for a busy database asks clients to wait, in seconds."""
+
+NOT_FOUND = "not_found"
+INVALID_STATE = "invalid_state"
+CONFLICT = "conflict"
+UNAVAILABLE = "unavailable"
+
+_STATUS_REASONS: Mapping[int, str] = {
+    400: ErrorReason.INVALID_REQUEST.value,
+    401: ErrorReason.UNAUTHORIZED.value,
+    403: ErrorReason.FORBIDDEN.value,
+    404: NOT_FOUND,
+    405: ErrorReason.INVALID_REQUEST.value,
+    409: CONFLICT,
+    413: ErrorReason.INVALID_REQUEST.value,
+    415: ErrorReason.INVALID_REQUEST.value,
+    422: ErrorReason.INVALID_REQUEST.value,
+    429: ErrorReason.RATE_LIMITED.value,
+}
+
+LEASE_REASONS: Mapping[LeaseRejection, ErrorReason] = {
+    LeaseRejection.EXPIRED: ErrorReason.LEASE_EXPIRED,
+    LeaseRejection.STALE_ATTEMPT: ErrorReason.STALE_ATTEMPT,
+    LeaseRejection.NOT_HELD: ErrorReason.STALE_ATTEMPT,
+    LeaseRejection.CANCELLED: ErrorReason.STALE_ATTEMPT,
+    LeaseRejection.ALREADY_REPORTED: ErrorReason.ALREADY_REPORTED,
+}
+"""The protocol reason of each store refusal (a cancelled batch is no longer the caller's)."""
+
+
+class ApiError(Exception):
+    """An error the API answers on purpose, with its status, reason and message."""
+
+    def __init__(
+        self,
+        status_code: int,
+        reason: str,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.reason = reason
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status_code: int, reason: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The JSON answer of an error."""
+    return JSONResponse(
+        {"reason": reason, "detail": detail}, status_code=status_code, headers=dict(headers or {})
+    )
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """One readable line per pydantic error: ``body.budget.evaluations: must be >= 1``."""
+    lines = []
+    for error in errors:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        message = str(error.get("msg", "invalid value"))
+        message = message.removeprefix("Value error, ")
+        lines.append(f"{location or 'request'}: {message}")
+    return "; ".join(lines) or "the request is invalid"
+
+
+def store_error_answer(error: StoreError) -> ApiError:
+    """The HTTP answer a store error deserves."""
+    if isinstance(error, NotFoundError):
+        reason = {"worker": ErrorReason.UNKNOWN_WORKER, "batch": ErrorReason.UNKNOWN_BATCH}.get(
+            error.kind
+        )
+        return ApiError(404, reason.value if reason else NOT_FOUND, str(error))
+    if isinstance(error, LeaseRejectedError):
+        return ApiError(409, LEASE_REASONS[error.reason].value, str(error))
+    if isinstance(error, DuplicateEvaluationError):
+        return ApiError(409, ErrorReason.ALREADY_REPORTED.value, str(error))
+    if isinstance(error, InvalidReportError):
+        return ApiError(422, ErrorReason.INVALID_REPORT.value, str(error))
+    if isinstance(error, InvalidStateTransitionError):
+        return ApiError(409, INVALID_STATE, str(error))
+    if isinstance(error, StoreUnavailableError):
+        return ApiError(
+            503, ErrorReason.BUSY.value, str(error), {"Retry-After": str(RETRY_AFTER_S)}
+        )
+    if isinstance(error, StoreConflictError):
+        # A uniqueness race with a concurrent writer: the same request will pass on a retry.
+        return ApiError(409, ErrorReason.BUSY.value, str(error), {"Retry-After": "0"})
+    return ApiError(500, ErrorReason.SERVER_ERROR.value, "the database failed; see the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that give every error the ``{reason, detail}`` shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status_code, error.reason, error.detail, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        detail = describe_validation_errors(error.errors())
+        return error_response(422, ErrorReason.INVALID_REQUEST.value, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        reason = _STATUS_REASONS.get(error.status_code, ErrorReason.INVALID_REQUEST.value)
+        if error.status_code >= 500:
+            reason = ErrorReason.SERVER_ERROR.value
+        return error_response(error.status_code, reason, str(error.detail), error.headers)
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, error: StoreError) -> JSONResponse:
+        answer = store_error_answer(error)
+        if answer.status_code >= 500:
+            logger.error("%s %s: %s", request.method, request.url.path, error, exc_info=error)
+        return error_response(answer.status_code, answer.reason, answer.detail, answer.headers)
+
+    @app.exception_handler(ValueError)
+    async def _bad_value(request: Request, error: ValueError) -> JSONResponse:
+        # Repositories and builders refuse bad arguments with ValueError and a message; the
+        # routers validate first, so this is the safety net that keeps bad input out of 5xx.
+        logger.info("%s %s refused: %s", request.method, request.url.path, error)
+        return error_response(400, ErrorReason.INVALID_REQUEST.value, str(error))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return error_response(
+            500, ErrorReason.SERVER_ERROR.value, "internal error; see the server log"
+        )
