@@ -10,7 +10,14 @@ import logging
 
 import typer
 
-from service.cli import bench_commands, db_commands, spaces_commands, worker_commands
+from service.cli import (
+    bench_commands,
+    client_commands,
+    db_commands,
+    serve_commands,
+    spaces_commands,
+    worker_commands,
+)
 
 app = typer.Typer(
     name="bonas",
@@ -22,6 +29,8 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(bench_commands.app, name="bench")
 app.command(name="spaces")(spaces_commands.list_spaces)
 app.command(name="worker")(worker_commands.worker)
+app.command(name="serve")(serve_commands.serve)
+client_commands.register(app)
 
 
 @app.callback()
