@@ -14,6 +14,7 @@ from service.cli import (
     bench_commands,
     client_commands,
     db_commands,
+    demo_commands,
     serve_commands,
     spaces_commands,
     worker_commands,
@@ -31,6 +32,7 @@ app.command(name="spaces")(spaces_commands.list_spaces)
 app.command(name="worker")(worker_commands.worker)
 app.command(name="serve")(serve_commands.serve)
 client_commands.register(app)
+app.command(name="demo", help=demo_commands.HELP)(demo_commands.demo)
 
 
 @app.callback()
