@@ -57,6 +57,11 @@ class AcquisitionOptions:
         mc_samples: Quasi-MC samples of the MC acquisition functions.
         nei_baseline: Observations (highest predicted mean first) used as qLogNEI's baseline.
         chunk_size: Choices evaluated at once (bounds memory).
+        prescreen: After the first greedy step has scored every choice, later steps re-score
+            only the best `prescreen` of them (None: all). For the batch criteria here (the
+            expectation of a maximum over the batch) adding a point to a batch gains at most
+            its value alone, so the choices left out are those whose best case already trails;
+            this cuts a batch of 10 from a pool of 10,000 to one full pass.
     """
 
     name: AcquisitionName = "ucb"
@@ -64,6 +69,7 @@ class AcquisitionOptions:
     mc_samples: int = 128
     nei_baseline: int = 20
     chunk_size: int = 2048
+    prescreen: int | None = 1000
 
     def __post_init__(self) -> None:
         if self.name not in ACQUISITION_NAMES:
@@ -145,12 +151,20 @@ def _nei_baseline(model: Model, X_observed: Tensor, size: int) -> Tensor:
     return best
 
 
+def _score(acqf: AcquisitionFunction, choices: Tensor, chunk_size: int) -> Tensor:
+    """Acquisition value of each `(n, d)` choice as a batch of one (plus pending points)."""
+    X = choices.unsqueeze(-2)
+    with torch.no_grad():
+        return torch.cat([acqf(X[i : i + chunk_size]) for i in range(0, len(X), chunk_size)])
+
+
 def select_batch(
     acqf: AcquisitionFunction,
     choices: Tensor,
     k: int,
     allowed: AllowedFn | None = None,
     chunk_size: int = 2048,
+    prescreen: int | None = None,
 ) -> Selection:
     """Sequential greedy selection of `k` distinct choices.
 
@@ -162,11 +176,22 @@ def select_batch(
         allowed: Optional related-batch constraint; without it BoTorch's
             `optimize_acqf_discrete` does the loop.
         chunk_size: Choices evaluated at once.
+        prescreen: Keep only the best `prescreen` choices (by their value alone, among those
+            allowed at the start) for the greedy steps; see `AcquisitionOptions.prescreen`.
     """
     n = choices.shape[0]
     k = min(k, n)
     if k == 0:
         return Selection([], [])
+    if prescreen is not None and k > 1 and n > prescreen:
+        scores = _score(acqf, choices, chunk_size)
+        if allowed is not None:
+            scores = torch.where(allowed([]), scores, torch.tensor(-torch.inf, dtype=scores.dtype))
+        top = torch.topk(scores, prescreen).indices
+        top = top[torch.isfinite(scores[top])]
+        inner = None if allowed is None else _restricted(allowed, top)
+        sub = select_batch(acqf, choices[top], k, inner, chunk_size, None)
+        return Selection([int(top[i]) for i in sub.indices], sub.values)
     if allowed is None:
         X, values = optimize_acqf_discrete(
             acqf, q=k, choices=choices, max_batch_size=chunk_size, unique=True
@@ -182,11 +207,7 @@ def select_batch(
             candidates = (available & allowed(chosen)).nonzero().reshape(-1)
             if candidates.numel() == 0:
                 break
-            X = choices[candidates].unsqueeze(-2)
-            with torch.no_grad():
-                scores = torch.cat(
-                    [acqf(X[i : i + chunk_size]) for i in range(0, len(X), chunk_size)]
-                )
+            scores = _score(acqf, choices[candidates], chunk_size)
             best = int(torch.argmax(scores))
             index = int(candidates[best])
             chosen.append(index)
@@ -199,6 +220,15 @@ def select_batch(
     finally:
         acqf.set_X_pending(base_pending)
     return Selection(chosen, values_out)
+
+
+def _restricted(allowed: AllowedFn, subset: Tensor) -> AllowedFn:
+    """`allowed` seen through a subset of the choices (indices into `subset`)."""
+
+    def inner(chosen: list[int]) -> Tensor:
+        return allowed([int(subset[i]) for i in chosen])[subset]
+
+    return inner
 
 
 def _row_positions(choices: Tensor, X: Tensor) -> list[int]:

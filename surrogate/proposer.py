@@ -78,6 +78,11 @@ class BonasOptions:
             first member.
         related_walks: Random walks from the first member added to the candidates of a related
             batch.
+        samplers: Candidate generators of the pool by name, with weights, mixed by
+            `SamplerMixture`: `{"uniform": 0.5, "mutation": 0.5}`; a value may also be
+            `{"weight": w, "options": {...}}` with the sampler's options. Names: uniform,
+            mutation, categorical, additive, ard, mc_dropout, balenas. `None` (BONAS): a
+            uniform pool. A sampler passed to `BonasStrategy` takes precedence.
         enumerate_limit: A space with at most this many architectures is listed once and
             uniform pools are drawn from the list (fast and exactly uniform).
     """
@@ -92,6 +97,7 @@ class BonasOptions:
     distance_to: Literal["all", "first"] = "first"
     related_walks: int = 1000
     enumerate_limit: int = 200_000
+    samplers: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Accept plain dicts for the nested options (JSON from the CLI, the API or a file).
@@ -108,6 +114,52 @@ class BonasOptions:
             raise ValueError(
                 f"max_batch_distance must be >= 1 or None, got {self.max_batch_distance}"
             )
+
+
+def build_sampler(space: SearchSpace[A], spec: dict[str, Any]) -> Sampler[A]:
+    """A `SamplerMixture` from `{name: weight}` or `{name: {"weight": w, "options": {...}}}`.
+
+    Raises:
+        ValueError: An unknown sampler name, or options its options class rejects.
+    """
+    from surrogate.samplers.additive import AdditiveOptions, AdditiveThompsonSampler
+    from surrogate.samplers.ard import ArdOptions, ArdPruner
+    from surrogate.samplers.balenas import BalenasOptions, BalenasSampler
+    from surrogate.samplers.categorical import CategoricalOptions, CategoricalPosteriorSampler
+    from surrogate.samplers.mc_dropout import McDropoutOptions, McDropoutSampler
+    from surrogate.samplers.mixture import SamplerMixture
+    from surrogate.samplers.mutation import MutationOptions, MutationSampler
+    from surrogate.samplers.uniform import UniformSampler
+
+    factories: dict[str, tuple[Any, Any]] = {
+        "uniform": (UniformSampler, None),
+        "mutation": (MutationSampler, MutationOptions),
+        "categorical": (CategoricalPosteriorSampler, CategoricalOptions),
+        "additive": (AdditiveThompsonSampler, AdditiveOptions),
+        "ard": (ArdPruner, ArdOptions),
+        "mc_dropout": (McDropoutSampler, McDropoutOptions),
+        "balenas": (BalenasSampler, BalenasOptions),
+    }
+    components: list[tuple[Sampler[A], float]] = []
+    for name, value in spec.items():
+        if name not in factories:
+            raise ValueError(f"unknown sampler {name!r}; accepted: {', '.join(factories)}")
+        weight, options = (
+            (value.get("weight", 1.0), value.get("options", {}))
+            if isinstance(value, dict)
+            else (value, {})
+        )
+        cls, options_cls = factories[name]
+        if options_cls is None:
+            if options:
+                raise ValueError(f"sampler {name!r} takes no options, got {options}")
+            components.append((cls(space), float(weight)))
+        else:
+            try:
+                components.append((cls(space, options_cls(**options)), float(weight)))
+            except TypeError as error:
+                raise ValueError(f"bad options for sampler {name!r}: {error}") from error
+    return SamplerMixture(space, components)
 
 
 class BonasStrategy(Strategy[A]):
@@ -129,6 +181,8 @@ class BonasStrategy(Strategy[A]):
     ) -> None:
         super().__init__(space)
         self.options = options or BonasOptions()
+        if sampler is None and self.options.samplers:
+            sampler = build_sampler(space, self.options.samplers)
         self.sampler = sampler
         self.featurizer = GraphFeaturizer(space)
         self.model: Surrogate | None = None
@@ -359,7 +413,7 @@ class BonasStrategy(Strategy[A]):
             generator = torch.Generator().manual_seed(seed)
             return thompson_select(model, choices, k, generator, allowed)
         acqf = build_acquisition(model, options, X_obs, z_obs, X_pending, seed)
-        return select_batch(acqf, choices, k, allowed, options.chunk_size)
+        return select_batch(acqf, choices, k, allowed, options.chunk_size, options.prescreen)
 
     def _keys(self, archs: Sequence[A]) -> set[str]:
         return {self.space.key(a) for a in archs}

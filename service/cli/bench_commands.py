@@ -149,3 +149,125 @@ def search(
     )
     for name, path in paths.items():
         console.print(f"{name}: {path}")
+
+
+@app.command()
+def predictor(
+    csv: Annotated[
+        Path, typer.Option("--csv", help="Benchmark table (CSV).", exists=True, dir_okay=False)
+    ],
+    objective: Annotated[str, typer.Option("--objective", help="Column the surrogate predicts.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for predictor_runs.csv, summary and plot.")
+    ],
+    space: Annotated[
+        str, typer.Option("--space", help="Built-in space name or declaration file.")
+    ] = "nb201",
+    arch_column: Annotated[
+        str, typer.Option("--arch-column", help="Architecture column.")
+    ] = "arch_str",
+    arch_format: Annotated[
+        str,
+        typer.Option(
+            "--arch-format", help="string, json, key or matrix_ops (see surrogate.tables)."
+        ),
+    ] = "string",
+    ops_column: Annotated[
+        str, typer.Option("--ops-column", help="Op-list column (matrix_ops only).")
+    ] = "ops",
+    train_sizes: Annotated[
+        str, typer.Option("--train-sizes", help="Comma-separated training-set sizes.")
+    ] = "25,50,100,200,500,1000",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Splits per size.")] = 5,
+    seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
+    test_size: Annotated[
+        int, typer.Option("--test-size", min=0, help="Held-out cells per run (0: all others).")
+    ] = 5000,
+    fit_options: Annotated[
+        str | None,
+        typer.Option(
+            "--fit-options",
+            help="JSON object (or @file.json) of FitOptions fields; default: the proposer's.",
+        ),
+    ] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Name of the dataset.")] = None,
+) -> None:
+    """Kendall tau and Spearman rho of the surrogate on held-out cells against training size.
+
+    Writes predictor_runs.csv (one row per fit), predictor_summary.txt and predictor_tau.png
+    into OUT, and prints the summary table.
+    """
+    from rich.console import Console
+
+    from surrogate.bench.predictor import (
+        evaluate_predictor,
+        format_summary,
+        plot_summary,
+        summarise,
+        table_data,
+        write_runs_csv,
+    )
+    from surrogate.bench.search import resolve_space
+    from surrogate.exceptions import SurrogateError
+    from surrogate.models import FitOptions
+    from surrogate.proposer import DEFAULT_FIT
+
+    console = Console()
+    sizes = _int_list(train_sizes, "--train-sizes")
+    raw = _json_object(fit_options, "--fit-options")
+    options = FitOptions(**raw) if raw else DEFAULT_FIT
+    try:
+        arch_space = resolve_space(space)
+        archs, values = table_data(
+            csv,
+            arch_space,
+            objective,
+            arch_column=arch_column,
+            arch_format=arch_format,
+            ops_column=ops_column,
+        )
+        name = label or f"{csv.stem}:{objective}"
+        with console.status("fitting") as status:
+            runs = evaluate_predictor(
+                arch_space,
+                archs,
+                values,
+                sizes,
+                range(seed_start, seed_start + seeds),
+                dataset=name,
+                test_size=test_size or None,
+                options=options,
+                progress=lambda run: status.update(
+                    f"train {run.train_size}, seed {run.seed}: tau {run.kendall_tau:.3f}"
+                ),
+            )
+    except (SurrogateError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=1) from error
+    summaries = summarise(runs)
+    text = format_summary(summaries)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predictor_summary.txt").write_text(text + "\n")
+    paths = {
+        "runs": write_runs_csv(runs, out / "predictor_runs.csv"),
+        "summary": out / "predictor_summary.txt",
+        "plot": plot_summary(summaries, out / "predictor_tau.png"),
+    }
+    console.print(f"{name}: {len(archs)} distinct architectures")
+    typer.echo(text)
+    for what, path in paths.items():
+        console.print(f"{what}: {path}")
+
+
+def _json_object(text: str | None, what: str) -> dict[str, Any]:
+    """Parse a JSON object given inline or as `@file.json`."""
+    if not text:
+        return {}
+    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise typer.BadParameter(f"{what} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter(f"{what} must be a JSON object")
+    return value

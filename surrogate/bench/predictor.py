@@ -25,6 +25,7 @@ from scipy.stats import kendalltau, spearmanr
 from surrogate.gcn import GraphFeaturizer
 from surrogate.models.fit import FitOptions, fit_surrogate
 from surrogate.spaces.base import SearchSpace
+from surrogate.tables import MetricTable, TableError, TableOptions
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +211,37 @@ def plot_summary(summaries: Sequence[PredictorSummary], path: str | Path) -> Pat
     return path
 
 
-def finite_pairs(archs: Sequence[Any], values: Sequence[float]) -> tuple[list[Any], list[float]]:
-    """Drop architectures whose value is missing or not finite."""
-    kept = [(a, v) for a, v in zip(archs, values, strict=True) if math.isfinite(v)]
-    return [a for a, _ in kept], [v for _, v in kept]
+def table_data(
+    csv_path: str | Path,
+    space: SearchSpace[Any],
+    objective: str,
+    *,
+    arch_column: str = "arch_str",
+    arch_format: str = "string",
+    ops_column: str = "ops",
+) -> tuple[list[Any], list[float]]:
+    """Distinct architectures of a benchmark CSV with a finite `objective`, and its values.
+
+    Rows that name the same architecture are averaged (`MetricTable`'s default).
+
+    Raises:
+        TableError: The file or a column is missing, or a row cannot be read.
+    """
+    table = MetricTable.from_csv(
+        csv_path,
+        space,
+        TableOptions(
+            arch_column=arch_column,
+            arch_format=arch_format,  # type: ignore[arg-type]
+            ops_column=ops_column,
+        ),
+    )
+    if objective not in table.columns:
+        raise TableError(f"column {objective!r} is not a metric of {csv_path}: {table.columns}")
+    archs, values = [], []
+    for arch in table.archs():
+        value = table.value(arch, objective)
+        if math.isfinite(value):
+            archs.append(arch)
+            values.append(value)
+    return archs, values

@@ -16,6 +16,7 @@ function can use it. It is fitted by `surrogate.models.fit.fit_surrogate`, not b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +113,71 @@ def fit_blr(
     return BlrPosterior(mean, cov, alpha, beta, iterations, intercept)
 
 
+class RowCache:
+    """Values computed once per distinct code row, found again by an exact integer row key.
+
+    A row's key is its mixed-radix number over the space's cardinalities, so a batch of
+    100,000 rows is looked up with one sort and one binary search rather than 100,000 Python
+    hashes. Spaces too wide for a 62-bit key fall back to hashing row tuples.
+    """
+
+    def __init__(self, cardinalities: tuple[int, ...]) -> None:
+        multipliers, size = [], 1
+        for cardinality in reversed(cardinalities):
+            multipliers.append(size)
+            size *= max(int(cardinality), 1)
+        self.exact = size < 2**62
+        self.radix = torch.tensor(multipliers[::-1], dtype=torch.int64)
+        self.keys = torch.zeros(0, dtype=torch.int64)  # sorted
+        self.slots = torch.zeros(0, dtype=torch.int64)  # table row of each key
+        self.table: Tensor | None = None
+        self._tuples: dict[tuple[int, ...], int] = {}
+
+    def lookup(self, rows: Tensor, compute: Callable[[Tensor], Tensor]) -> Tensor:
+        """Values of `(n, d)` int64 rows, calling `compute` on the rows never seen before."""
+        if not self.exact:
+            return self._lookup_tuples(rows, compute)
+        keys, inverse = torch.unique((rows * self.radix).sum(-1), return_inverse=True)
+        found = self._found(keys)
+        if not bool(found.all()):
+            first = torch.full((keys.numel(),), rows.shape[0], dtype=torch.int64)
+            first.scatter_reduce_(0, inverse, torch.arange(rows.shape[0]), reduce="amin")
+            missing = (~found).nonzero().reshape(-1)
+            self._append(keys[missing], compute(rows[first[missing]]))
+        assert self.table is not None
+        slots = self.slots[torch.searchsorted(self.keys, keys)]
+        return self.table[slots[inverse]]
+
+    def _found(self, keys: Tensor) -> Tensor:
+        if self.keys.numel() == 0:
+            return torch.zeros(keys.shape, dtype=torch.bool)
+        pos = torch.searchsorted(self.keys, keys).clamp(max=self.keys.numel() - 1)
+        found: Tensor = self.keys[pos] == keys
+        return found
+
+    def _append(self, keys: Tensor, values: Tensor) -> None:
+        start = 0 if self.table is None else self.table.shape[0]
+        self.table = values if self.table is None else torch.cat([self.table, values])
+        all_keys = torch.cat([self.keys, keys])
+        all_slots = torch.cat([self.slots, torch.arange(start, start + keys.numel())])
+        order = torch.argsort(all_keys)
+        self.keys, self.slots = all_keys[order], all_slots[order]
+
+    def _lookup_tuples(self, rows: Tensor, compute: Callable[[Tensor], Tensor]) -> Tensor:
+        unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
+        keys = [tuple(row) for row in unique.tolist()]
+        missing = [i for i, key in enumerate(keys) if key not in self._tuples]
+        if missing:
+            values = compute(unique[missing])
+            start = 0 if self.table is None else self.table.shape[0]
+            self.table = values if self.table is None else torch.cat([self.table, values])
+            for offset, i in enumerate(missing):
+                self._tuples[keys[i]] = start + offset
+        assert self.table is not None
+        index = torch.tensor([self._tuples[key] for key in keys], dtype=torch.int64)
+        return self.table[index[inverse]]
+
+
 class BlrSurrogate(Model):
     """GCN embedding plus Bayesian linear regression, as a BoTorch `Model` on code rows.
 
@@ -141,10 +207,7 @@ class BlrSurrogate(Model):
         self.blr = blr
         self.transform = transform
         self.regressor.eval()
-        self._rows: dict[tuple[int, ...], int] = {}
-        self._table = torch.zeros(
-            0, regressor.config.width + int(blr.intercept), dtype=torch.float64
-        )
+        self._cache = RowCache(featurizer.space.cardinalities)
 
     @property
     def num_outputs(self) -> int:
@@ -164,24 +227,17 @@ class BlrSurrogate(Model):
         """Features `Phi` of code rows: `(..., d)` -> `(..., D)` float64, no gradient.
 
         The model never changes after fitting, so each distinct row is embedded once and kept:
-        sequential greedy selection re-scores the same 10,000 candidates (joined with the
-        pending ones) at every step, and only the first pass runs the GCN.
+        sequential greedy selection re-scores the same candidates (joined with the pending
+        ones) at every step, and only the first pass runs the GCN.
         """
         lead = X.shape[:-1]
         flat = torch.round(X.detach().reshape(-1, X.shape[-1])).to(torch.int64)
-        unique, inverse = torch.unique(flat, dim=0, return_inverse=True)
-        keys = [tuple(row) for row in unique.tolist()]
-        missing = [i for i, key in enumerate(keys) if key not in self._rows]
-        if missing:
-            graphs = self.featurizer.featurize_codes(unique[missing])
-            self.regressor.eval()
-            E = design_matrix(embed_in_chunks(self.regressor.encoder, graphs), self.blr.intercept)
-            start = self._table.shape[0]
-            for offset, i in enumerate(missing):
-                self._rows[keys[i]] = start + offset
-            self._table = torch.cat([self._table, E])
-        index = torch.tensor([self._rows[key] for key in keys], dtype=torch.int64)
-        return self._table[index[inverse]].reshape(*lead, -1)
+        return self._cache.lookup(flat, self._embed_rows).reshape(*lead, -1)
+
+    def _embed_rows(self, rows: Tensor) -> Tensor:
+        graphs = self.featurizer.featurize_codes(rows)
+        self.regressor.eval()
+        return design_matrix(embed_in_chunks(self.regressor.encoder, graphs), self.blr.intercept)
 
     def embed_graphs(self, graphs: DenseGraphs) -> Tensor:
         """Differentiable features of dense (possibly soft) graphs: `(..., D)` float64."""

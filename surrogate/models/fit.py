@@ -47,6 +47,10 @@ class FitOptions:
         target_scale: The objective value that means 100 % (logit only).
         epochs: Training epochs from scratch (BONAS: 100).
         warm_epochs: Training epochs of a warm-started refit.
+        min_steps: Fewest gradient steps of a fit from scratch: with few observations an
+            epoch is one or two steps, and 100 epochs leave the GCN undertrained, so the epochs
+            are raised until this many steps are taken (a warm refit takes its share,
+            `min_steps * warm_epochs / epochs`).
         max_steps: Optional cap on gradient steps per fit (bounds the cost with many
             observations); `None` for no cap.
         batch_size: Minibatch size (BONAS: 128).
@@ -69,6 +73,7 @@ class FitOptions:
     target_scale: float = 100.0
     epochs: int = 100
     warm_epochs: int = 30
+    min_steps: int = 0
     max_steps: int | None = None
     batch_size: int = 128
     lr: float = 1e-3
@@ -192,6 +197,14 @@ def pairwise_rank_loss(pred: Tensor, z: Tensor) -> Tensor:
     return nn.functional.softplus(-margin[better]).mean()
 
 
+def _epochs(options: FitOptions, n: int, warm: bool) -> int:
+    """Epochs of a fit: the option, raised to reach `min_steps` (scaled down when warm)."""
+    epochs = options.warm_epochs if warm else options.epochs
+    min_steps = options.min_steps * epochs / options.epochs if warm else options.min_steps
+    steps_per_epoch = math.ceil(n / options.batch_size)
+    return max(epochs, math.ceil(min_steps / steps_per_epoch))
+
+
 def _compatible(previous: Surrogate | None, options: FitOptions, num_features: int) -> bool:
     if previous is None:
         return False
@@ -242,7 +255,7 @@ def fit_surrogate(
     weights = loss_weights(transform, y_t, options.weighted_loss)
     graphs = featurizer.featurize(archs)
     warm = _compatible(previous, options, featurizer.num_features)
-    epochs = options.warm_epochs if warm else options.epochs
+    epochs = _epochs(options, len(archs), warm)
     model: Surrogate
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options.seed if seed is None else seed)
