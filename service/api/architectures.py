@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from service.api.export import ExportFormat, NetworkSize, export_module, genotype
-from service.api.searches import Limit, Offset
+from service.api.params import ArchitectureId, Limit, Offset, SearchId
 from service.api.views import architecture_out, best_view, spec_of, visible_search
 from service.auth import EngineDep, UserDep
 from service.errors import NOT_FOUND, ApiError
@@ -46,7 +46,7 @@ Size = Annotated[int | None, Query(ge=1, le=4096)]
 
 @router.get("/architectures", summary="List the architectures of a search")
 def list_architectures(
-    search_id: int,
+    search_id: SearchId,
     principal: UserDep,
     engine: EngineDep,
     sort: Annotated[ArchitectureSort, Query(description="Order of the list.")] = (
@@ -86,7 +86,7 @@ def list_architectures(
 
 @router.get("/architectures/{architecture_id}", summary="Read one architecture")
 def get_architecture(
-    search_id: int, architecture_id: int, principal: UserDep, engine: EngineDep
+    search_id: SearchId, architecture_id: ArchitectureId, principal: UserDep, engine: EngineDep
 ) -> ArchitectureOut:
     with session_scope(engine, read_only=True) as session:
         search = visible_search(session, principal, search_id)
@@ -96,7 +96,7 @@ def get_architecture(
 
 @router.get("/batches", summary="List the batches of a search")
 def list_batches(
-    search_id: int,
+    search_id: SearchId,
     principal: UserDep,
     engine: EngineDep,
     state: Annotated[list[BatchState] | None, Query(description="Keep these states.")] = None,
@@ -114,7 +114,7 @@ def list_batches(
 
 
 @router.get("/best", summary="The best architecture so far")
-def get_best(search_id: int, principal: UserDep, engine: EngineDep) -> ArchitectureOut:
+def get_best(search_id: SearchId, principal: UserDep, engine: EngineDep) -> ArchitectureOut:
     """The best feasible architecture at the search's fidelity (404 until one is measured)."""
     with session_scope(engine, read_only=True) as session:
         search = visible_search(session, principal, search_id)
@@ -125,7 +125,7 @@ def get_best(search_id: int, principal: UserDep, engine: EngineDep) -> Architect
 
 @router.get("/best/export", summary="Export the best architecture", responses=EXPORT_RESPONSES)
 def export_best(
-    search_id: int,
+    search_id: SearchId,
     principal: UserDep,
     engine: EngineDep,
     format: Annotated[ExportFormat, Query(description="json, torchscript or state_dict.")] = (

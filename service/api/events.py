@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
+from service.api.params import MAX_CURSOR, MAX_ID
 from service.api.views import visible_search
 from service.auth import EngineDep, Principal, UserDep
 from service.schemas import EventOut, EventsPage
@@ -30,9 +31,11 @@ def list_events(
     principal: UserDep,
     engine: EngineDep,
     after: Annotated[
-        int, Query(ge=0, le=2**63 - 1, description="The last event id already seen (0: all).")
+        int, Query(ge=0, le=MAX_CURSOR, description="The last event id already seen (0: all).")
     ] = 0,
-    search_id: Annotated[int | None, Query(description="Only this search's events.")] = None,
+    search_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only this search's events.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS, description="Most events returned.")] = 100,
 ) -> EventsPage:
     """Events with id greater than ``after``, oldest first."""

@@ -31,6 +31,7 @@ from service.store import (
 router = APIRouter(tags=["metrics"])
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
 PAGE = 1000
 
 
@@ -109,7 +110,11 @@ class RequestMetrics:
     "/metrics",
     summary="Prometheus metrics",
     response_class=PlainTextResponse,
-    responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}},
+        401: {"description": "Missing, unknown or revoked token.", "content": _ERROR_JSON},
+        503: {"description": "The database is busy; retry after a pause.", "content": _ERROR_JSON},
+    },
 )
 def metrics(
     request: Request, principal: PrincipalDep, engine: EngineDep, settings: SettingsDep

@@ -11,11 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
+from service.api.params import Limit, Offset, SearchId
 from service.api.views import event_payload, search_out, visible_search
 from service.auth import EngineDep, UserDep
 from service.controller.events import EventKind
 from service.errors import INVALID_STATE, ApiError
-from service.schemas import MAX_LIMIT, Page, SearchOut
+from service.schemas import Page, SearchOut
 from service.search_spec import SearchSpec
 from service.store import (
     BatchRepository,
@@ -27,9 +28,6 @@ from service.store import (
 )
 
 router = APIRouter(prefix="/searches", tags=["searches"])
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Rows to skip.")]
 
 
 def notify(request: Request, search_id: int) -> None:
@@ -92,7 +90,7 @@ def list_searches(
 
 
 @router.get("/{search_id}", summary="Read a search")
-def get_search(search_id: int, principal: UserDep, engine: EngineDep) -> SearchOut:
+def get_search(search_id: SearchId, principal: UserDep, engine: EngineDep) -> SearchOut:
     """State, counts (done, in flight, queued, failed), budget used and best so far."""
     now = utcnow()
     with session_scope(engine, read_only=True) as session:
@@ -102,7 +100,7 @@ def get_search(search_id: int, principal: UserDep, engine: EngineDep) -> SearchO
 
 @router.post("/{search_id}/pause", summary="Pause a search")
 def pause_search(
-    search_id: int, principal: UserDep, engine: EngineDep, request: Request
+    search_id: SearchId, principal: UserDep, engine: EngineDep, request: Request
 ) -> SearchOut:
     """Stop handing out its batches; batches already leased finish and are stored."""
     answer = _transition(engine, principal, search_id, SearchState.PAUSED, EventKind.SEARCH_PAUSED)
@@ -112,7 +110,7 @@ def pause_search(
 
 @router.post("/{search_id}/resume", summary="Resume a paused search")
 def resume_search(
-    search_id: int, principal: UserDep, engine: EngineDep, request: Request
+    search_id: SearchId, principal: UserDep, engine: EngineDep, request: Request
 ) -> SearchOut:
     """Hand out its batches again (a search that is not paused is left as it is)."""
     now = utcnow()
@@ -134,7 +132,7 @@ def resume_search(
 
 @router.post("/{search_id}/cancel", summary="Cancel a search")
 def cancel_search(
-    search_id: int, principal: UserDep, engine: EngineDep, request: Request
+    search_id: SearchId, principal: UserDep, engine: EngineDep, request: Request
 ) -> SearchOut:
     """End the search for good; its queued and leased batches are cancelled.
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from service.api.searches import Limit, Offset
+from service.api.params import Limit, Offset, TokenId
 from service.auth import AdminDep, SessionDep
 from service.schemas import Page, TokenCreate, TokenCreated, TokenOut
 from service.store import TokenRepository, utcnow
@@ -44,6 +44,6 @@ def list_tokens(
 
 
 @router.delete("/{token_id}", summary="Revoke a token")
-def revoke_token(token_id: int, principal: AdminDep, session: SessionDep) -> TokenOut:
+def revoke_token(token_id: TokenId, principal: AdminDep, session: SessionDep) -> TokenOut:
     """Revoke a token at once (revoking twice keeps the first time)."""
     return TokenOut.of(TokenRepository(session).revoke(token_id, now=utcnow()))

@@ -29,7 +29,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
-from service.api.searches import Limit, Offset, notify
+from service.api.params import BatchId, Limit, Offset, WorkerId
+from service.api.searches import notify
 from service.api.views import event_payload, spec_of
 from service.auth import EngineDep, PrincipalDep, SettingsDep, WorkerDep
 from service.controller.events import EventKind
@@ -143,7 +144,7 @@ def list_workers(
 
 @router.post("/{worker_id}/lease", summary="Lease a batch", responses=PROTOCOL_ERRORS)
 def lease(
-    worker_id: int,
+    worker_id: WorkerId,
     body: LeaseRequest,
     principal: WorkerDep,
     engine: EngineDep,
@@ -175,8 +176,8 @@ def lease(
     responses=PROTOCOL_ERRORS,
 )
 def heartbeat(
-    worker_id: int,
-    batch_id: int,
+    worker_id: WorkerId,
+    batch_id: BatchId,
     body: HeartbeatRequest,
     principal: WorkerDep,
     engine: EngineDep,
@@ -222,8 +223,8 @@ def heartbeat(
     },
 )
 def report(
-    worker_id: int,
-    batch_id: int,
+    worker_id: WorkerId,
+    batch_id: BatchId,
     body: ReportRequest,
     principal: WorkerDep,
     engine: EngineDep,
@@ -266,8 +267,8 @@ def report(
     responses=PROTOCOL_ERRORS,
 )
 def release(
-    worker_id: int,
-    batch_id: int,
+    worker_id: WorkerId,
+    batch_id: BatchId,
     body: ReleaseRequest,
     principal: WorkerDep,
     engine: EngineDep,
