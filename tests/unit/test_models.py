@@ -182,3 +182,12 @@ def test_rank_transform_extrapolates_beyond_the_observed_range() -> None:
     transform = TargetTransform.fit(y, "rank")
     above, _ = transform.untransform_moments(torch.tensor([5.0]), torch.zeros(1))
     assert float(above) > 90.0
+
+
+def test_min_steps_trains_small_data_longer() -> None:
+    archs, y = toy_data(40, 6)  # one minibatch per epoch
+    options = dataclasses.replace(TINY, epochs=4, warm_epochs=2, min_steps=12, batch_size=64)
+    model, report = fit_surrogate(SPACE, archs, y, options)
+    assert report.epochs == 12 and report.steps == 12
+    _, warm = fit_surrogate(SPACE, archs, y, options, previous=model)
+    assert warm.warm_started and warm.epochs == 6  # its share: 12 * 2 / 4

@@ -192,3 +192,19 @@ def test_options_are_validated() -> None:
     with pytest.raises(ValueError, match="max_batch_distance"):
         BonasOptions(max_batch_distance=0)
     assert dataclasses.replace(BonasOptions(), n_init=3).n_init == 3
+
+
+def test_samplers_option_builds_a_mixture() -> None:
+    options = BonasOptions(
+        n_init=5,
+        pool_size=200,
+        fit=TINY_FIT,
+        samplers={"uniform": 1.0, "mutation": {"weight": 1.0, "options": {"top_m": 3}}},
+    )
+    bonas = BonasStrategy(NB201, options)
+    assert bonas.sampler is not None and bonas.sampler.name == "mixture"
+    proposals = bonas.propose(random_observations(12, 17), [], 4, np.random.default_rng(18))
+    assert len(proposals) == 4
+    assert {p.source for p in proposals} <= {"uniform", "mutation"}
+    with pytest.raises(ValueError, match="unknown sampler"):
+        BonasStrategy(NB201, dataclasses.replace(options, samplers={"nope": 1.0}))
