@@ -294,7 +294,6 @@ def _start_server(settings: Any) -> _Server:
 
 
 def _start_worker(base: str, token: str, data_dir: Path) -> subprocess.Popen[bytes]:
-    log = (data_dir / "worker.log").open("wb")
     env = {**os.environ, "BONAS_WORKER_TOKEN": token}
     command = [
         sys.executable,
@@ -310,7 +309,8 @@ def _start_worker(base: str, token: str, data_dir: Path) -> subprocess.Popen[byt
         "--scratch",
         str(data_dir / "scratch"),
     ]
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with (data_dir / "worker.log").open("wb") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:

@@ -1,0 +1,380 @@
+"""End to end: ``bonas serve`` and ``bonas worker`` processes, a search submitted over HTTP.
+
+Each test runs on SQLite and on PostgreSQL. The service and the workers are real subprocesses
+started with the ``bonas`` command line, talking real HTTP; the test reads the store directly to
+check what was stored. A NAS-Bench-201 table evaluator makes every result known in advance: the
+shared NB201 CSV when present, otherwise a CSV of the same shape with random values for all
+15,625 cells written by the test, so these tests always run.
+
+Faults: a worker killed with SIGKILL in the middle of a batch (the batch is re-leased after its
+lease expires and finished by another worker), and the service killed with SIGKILL in the middle
+of a search (a restarted service resumes it and completes it with nothing lost or repeated).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+
+from service.store import (
+    ArchitectureRepository,
+    BatchRepository,
+    BatchState,
+    EvaluationRepository,
+    Role,
+    SearchRepository,
+    SearchState,
+    TokenRepository,
+    make_engine,
+    session_scope,
+    utcnow,
+)
+from surrogate.spaces import get_space
+from surrogate.tables import MetricTable
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_NB201 = REPO_ROOT.parent / "shared" / "data" / "nasbench201" / "nb201_cifar10.csv"
+OBJECTIVE = "cifar10valid_val_200ep_1seed"
+REPORT = "cifar10_test_200ep"
+BONAS_CLI = [sys.executable, "-c", "from service.cli.main import main; main()"]
+FAST_BONAS = {
+    "n_init": 10,
+    "pool_size": 300,
+    "fit": {"epochs": 20, "warm_epochs": 8, "gcn": {"num_layers": 2, "width": 32}},
+}
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nb201_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared NB201 CSV, or an NB201-shaped one with random values for every cell."""
+    if SHARED_NB201.is_file():
+        return SHARED_NB201
+    space = get_space("nb201")
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("nb201") / "nb201_random.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch_str", OBJECTIVE, REPORT])
+        for arch in space.enumerate():
+            value = float(rng.uniform(10, 92))
+            writer.writerow([space.to_json(arch)["cell"], f"{value:.4f}", f"{value + 1:.4f}"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def nb201_table(nb201_csv: Path) -> MetricTable[Any]:
+    return MetricTable.from_csv(nb201_csv, get_space("nb201"))
+
+
+def table_spec(path: Path, budget: int, **overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": "e2e-nb201",
+        "space": "nb201",
+        "evaluator": {"kind": "table", "path": str(path), "report_columns": [REPORT]},
+        "objective": {"metric": OBJECTIVE},
+        "budget": {"evaluations": budget},
+        "batch_size": 5,
+        "batches_in_flight": 2,
+        "strategy": {"name": "bonas", "options": FAST_BONAS},
+        "seed": 3,
+    }
+    spec.update(overrides)
+    return spec
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    """A service process, its workers and tokens, on one database."""
+
+    url: str
+    workdir: Path
+    lease_seconds: float
+    port: int = field(default_factory=free_port)
+    service: subprocess.Popen[bytes] | None = None
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    user_token: str = ""
+    worker_token: str = ""
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def create_tokens(self) -> None:
+        engine = make_engine(self.url)
+        try:
+            with session_scope(engine) as session:
+                tokens = TokenRepository(session)
+                _, self.user_token = tokens.create(role=Role.USER, owner="alice", now=utcnow())
+                _, self.worker_token = tokens.create(role=Role.WORKER, owner="pool", now=utcnow())
+        finally:
+            engine.dispose()
+
+    def start_service(self, timeout_s: float = 120.0) -> None:
+        env = {
+            **os.environ,
+            "BONAS_DATABASE_URL": self.url,
+            "BONAS_HOST": "127.0.0.1",
+            "BONAS_PORT": str(self.port),
+            "BONAS_LEASE_SECONDS": str(self.lease_seconds),
+            "BONAS_REAP_INTERVAL_S": "0.5",
+            "BONAS_MAX_ATTEMPTS": "3",
+        }
+        with (self.workdir / f"service-{time.monotonic_ns()}.log").open("wb") as log:
+            self.service = subprocess.Popen(
+                [*BONAS_CLI, "serve"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.service.poll() is not None:
+                raise AssertionError(f"bonas serve exited with {self.service.returncode}")
+            try:
+                if httpx.get(f"{self.base}/api/v1/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("bonas serve did not answer in time")
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "BONAS_WORKER_TOKEN": self.worker_token}
+        command = [
+            *BONAS_CLI,
+            "worker",
+            "--server",
+            self.base,
+            "--device",
+            "cpu",
+            "--name",
+            name,
+            "--scratch",
+            str(self.workdir / "scratch"),
+        ]
+        with (self.workdir / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+            )
+        self.workers[name] = process
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+
+    def stop(self) -> None:
+        for process in [*self.workers.values(), self.service]:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.workers.values(), self.service]:
+            if process is None:
+                continue
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def submit(self, spec: dict[str, Any]) -> int:
+        answer = httpx.post(
+            f"{self.base}/api/v1/searches",
+            json=spec,
+            headers={"Authorization": f"Bearer {self.user_token}"},
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["id"])
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            for p in sorted(self.workdir.glob("*.log"))
+        )
+
+
+@pytest.fixture
+def deployment(migrated_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    deployed = Deployment(migrated_url, tmp_path, lease_seconds=30.0)
+    deployed.create_tokens()
+    try:
+        yield deployed
+    finally:
+        deployed.stop()
+
+
+@pytest.fixture
+def store(migrated_url: str) -> Iterator[Engine]:
+    engine = make_engine(migrated_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def wait_for(
+    probe: Callable[[], Any], what: str, deployment: Deployment, timeout_s: float = 240.0
+) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}\n{deployment.logs()}")
+
+
+def search_state(engine: Engine, search_id: int) -> SearchState:
+    with session_scope(engine, read_only=True) as session:
+        return SearchRepository(session).get(search_id).state
+
+
+def evaluation_count(engine: Engine, search_id: int) -> int:
+    with session_scope(engine, read_only=True) as session:
+        return EvaluationRepository(session).count(search_id)
+
+
+def check_results(
+    engine: Engine, search_id: int, table: MetricTable[Any], budget: int
+) -> dict[str, Any]:
+    """The search completed its budget; every result is the table's; nothing evaluated twice."""
+    with session_scope(engine, read_only=True) as session:
+        search = SearchRepository(session).get(search_id)
+        observations = EvaluationRepository(session).observations(search_id)
+        keys = [
+            v.architecture.key
+            for v in ArchitectureRepository(session).list(search_id, limit=1000).items
+        ]
+        batches = BatchRepository(session).list(search_id)
+    assert search.state == SearchState.COMPLETED, search.finished_reason
+    assert search.finished_reason == f"evaluation budget reached: {budget} of {budget} evaluations"
+    assert len(observations) == budget
+    evaluated = [o.architecture.key for o in observations]
+    assert len(set(evaluated)) == budget
+    assert len(keys) == len(set(keys))
+    for item in observations:
+        row = table.metrics_by_key(item.architecture.key)
+        assert item.evaluation.objective == pytest.approx(row[OBJECTIVE], abs=1e-9)
+        assert item.evaluation.metrics[REPORT] == pytest.approx(row[REPORT], abs=1e-9)
+    return {"batches": batches, "observations": observations}
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+
+def test_table_search_over_http_with_two_workers(
+    deployment: Deployment, store: Engine, nb201_csv: Path, nb201_table: MetricTable[Any]
+) -> None:
+    deployment.start_service()
+    deployment.start_worker("w1")
+    deployment.start_worker("w2")
+    budget = 40
+    search_id = deployment.submit(table_spec(nb201_csv, budget))
+
+    wait_for(lambda: search_state(store, search_id).terminal, "the search to finish", deployment)
+
+    found = check_results(store, search_id, nb201_table, budget)
+    workers = {o.evaluation.worker_id for o in found["observations"]}
+    assert len(workers) == 2, "both workers took batches"
+    versions = {o.architecture.proposal.surrogate_version for o in found["observations"]}
+    assert len(versions - {None}) >= 2, "the surrogate proposed batches after the initial ones"
+
+
+def test_a_worker_killed_mid_batch_loses_its_batch_to_another(
+    migrated_url: str, tmp_path: Path, store: Engine
+) -> None:
+    deployment = Deployment(migrated_url, tmp_path, lease_seconds=4.0)
+    deployment.create_tokens()
+    try:
+        deployment.start_service()
+        doomed = deployment.start_worker("doomed")
+        spec = {
+            "name": "e2e-kill-worker",
+            "space": "nb201",
+            "evaluator": {
+                "kind": "weight_sharing",
+                "dataset": {"name": "digits"},
+                "train": {"epochs": 1, "warmup_epochs": 0, "steps_per_member": 40, "channels": 4},
+            },
+            "budget": {"evaluations": 6},
+            "batch_size": 3,
+            "strategy": {"name": "random"},
+        }
+        search_id = deployment.submit(spec)
+
+        def leased() -> int | None:
+            with session_scope(store, read_only=True) as session:
+                held = BatchRepository(session).list(search_id, states=[BatchState.LEASED])
+            return held[0].id if held else None
+
+        batch_id = wait_for(leased, "the first lease", deployment)
+        deployment.kill(doomed)  # mid-batch: leased, not reported
+        deployment.start_worker("rescuer")
+
+        wait_for(
+            lambda: search_state(store, search_id).terminal, "the search to finish", deployment
+        )
+        with session_scope(store, read_only=True) as session:
+            batch = BatchRepository(session).get(batch_id)
+            views = ArchitectureRepository(session).views(batch.member_ids)
+            total = EvaluationRepository(session).count(search_id)
+        assert search_state(store, search_id) == SearchState.COMPLETED
+        assert batch.state == BatchState.DONE and batch.attempts == 2
+        assert batch.failure_reason is not None and "expired" in batch.failure_reason
+        for view in views:
+            (result,) = view.evaluations  # exactly one result per member
+            assert result.attempt == 2 and result.objective is not None
+        assert total == 6
+    finally:
+        deployment.stop()
+
+
+def test_a_killed_service_restarts_and_completes_with_nothing_lost(
+    deployment: Deployment, store: Engine, nb201_csv: Path, nb201_table: MetricTable[Any]
+) -> None:
+    deployment.start_service()
+    deployment.start_worker("w1")
+    deployment.start_worker("w2")
+    budget = 40
+    search_id = deployment.submit(table_spec(nb201_csv, budget))
+    wait_for(lambda: evaluation_count(store, search_id) >= 15, "15 results", deployment)
+    assert deployment.service is not None
+
+    deployment.kill(deployment.service)
+    before = evaluation_count(store, search_id)
+    assert search_state(store, search_id) == SearchState.RUNNING
+    deployment.start_service()  # same database, same port: the workers reconnect
+
+    wait_for(lambda: search_state(store, search_id).terminal, "the search to finish", deployment)
+    found = check_results(store, search_id, nb201_table, budget)
+    assert len(found["observations"]) >= before
+    assert all(b.state in (BatchState.DONE, BatchState.CANCELLED) for b in found["batches"])
