@@ -25,9 +25,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from service.schemas import SearchOut
 
 DEMO_DB = "demo.db"
 NB201_OBJECTIVE = "cifar10valid_val_200ep_1seed"
@@ -333,100 +336,65 @@ def _run_search(
     plan: DemoPlan,
     worker: subprocess.Popen[bytes],
     data_dir: Path,
-) -> dict[str, Any]:
-    """Submit the plan's search and follow it to the end with a progress bar."""
+) -> SearchOut:
+    """Submit the plan's search through the client and follow it to the end with a progress bar.
+
+    The loop is the client's `wait`, plus a watch on the worker process: if it dies, the demo
+    says so at once instead of waiting for a search that cannot progress.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    client = _Api(base, token)
-    search = client.submit(plan.spec)
-    search_id = int(search["id"])
-    started = time.monotonic()
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("evaluations", total=plan.budget, status="starting")
-        while str(search["state"]) not in TERMINAL_STATES:
-            if worker.poll() is not None:
-                log = data_dir / "worker.log"
-                raise typer.Exit(_fail(f"the worker exited ({worker.returncode}); see {log}"))
-            if time.monotonic() - started > plan.timeout_s:
-                client.cancel(search_id)
-                raise typer.Exit(_fail(f"the search took over {plan.timeout_s:.0f} s; cancelled"))
-            time.sleep(1.0)
-            search = client.get(search_id)
-            counts = search["counts"]
-            progress.update(
-                task, completed=counts["done"], status=_status(search, counts, plan.budget)
-            )
+    from service.client import BonasApiError, BonasClient
+
+    with BonasClient(base, token) as client:
+        try:
+            search = client.submit(plan.spec)
+        except BonasApiError as error:
+            raise typer.Exit(_fail(f"the search was refused: {error}")) from error
+        started = time.monotonic()
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("evaluations", total=plan.budget, status="starting")
+            while search.state.value not in TERMINAL_STATES:
+                if worker.poll() is not None:
+                    log = data_dir / "worker.log"
+                    raise typer.Exit(_fail(f"the worker exited ({worker.returncode}); see {log}"))
+                if time.monotonic() - started > plan.timeout_s:
+                    client.cancel(search.id)
+                    raise typer.Exit(_fail(f"the search took over {plan.timeout_s:.0f} s"))
+                time.sleep(1.0)
+                search = client.get(search.id)
+                progress.update(task, completed=search.counts.done, status=_status(search))
     return search
 
 
-class _Api:
-    """The three calls the demo makes, over HTTP."""
-
-    def __init__(self, base: str, token: str) -> None:
-        import httpx
-
-        self._http = httpx.Client(
-            base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
-
-    def _json(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        answer = self._http.request(method, path, json=body)
-        if answer.status_code >= 400:
-            raise typer.Exit(_fail(f"{method} {path} answered {answer.status_code}: {answer.text}"))
-        data: dict[str, Any] = answer.json()
-        return data
-
-    def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return self._json("POST", "/searches", spec)
-
-    def get(self, search_id: int) -> dict[str, Any]:
-        return self._json("GET", f"/searches/{search_id}")
-
-    def cancel(self, search_id: int) -> dict[str, Any]:
-        return self._json("POST", f"/searches/{search_id}/cancel")
+def _status(search: SearchOut) -> str:
+    flight = search.counts.in_flight + search.counts.queued
+    best = search.best.objective if search.best is not None else None
+    shown = "best -" if best is None else f"best {best:.2f}"
+    return f"in flight {flight}  {shown}"
 
 
-def _status(search: dict[str, Any], counts: dict[str, Any], budget: int) -> str:
-    flight = counts["in_flight"] + counts["queued"]
-    best = search.get("best")
-    value = _objective(best)
-    shown = f"best {value:.2f}" if value is not None else "best -"
-    return f"in flight {flight}  {shown}  (budget {budget})"
-
-
-def _objective(best: dict[str, Any] | None) -> float | None:
-    if not best:
-        return None
-    value = best.get("objective")
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _print_result(
-    console: Any, base: str, search: dict[str, Any], plan: DemoPlan, app: Any
-) -> None:
-    state = search["state"]
-    console.print(f"Search {search['id']} {state}: {search.get('finished_reason') or ''}")
-    best = search.get("best")
-    if not best:
+def _print_result(console: Any, base: str, search: SearchOut, plan: DemoPlan, app: Any) -> None:
+    console.print(f"Search {search.id} {search.state.value}: {search.finished_reason or ''}")
+    best = search.best
+    if best is None or best.objective is None:
         raise typer.Exit(_fail("no architecture was evaluated"))
-    arch = best.get("arch", {})
-    cell = arch.get("cell", arch) if isinstance(arch, dict) else arch
+    cell = best.arch.get("cell", best.arch) if isinstance(best.arch, dict) else best.arch
     console.print("[bold]Best architecture[/bold]:")
     console.print(str(cell), markup=False, highlight=False, soft_wrap=True)
-    console.print(f"{plan.metric_label}: {_objective(best):.2f}")
+    console.print(f"{plan.metric_label}: {best.objective:.2f}")
     if plan.report_column:
-        results = best.get("evaluations") or [{}]
-        metrics = results[-1].get("metrics") or {}
+        metrics = best.evaluations[-1].metrics if best.evaluations else {}
         if plan.report_column in metrics:
             console.print(f"{plan.report_column}: {float(metrics[plan.report_column]):.2f}")
-    console.print(f"Dashboard: {_dashboard_url(base, app, int(search['id']))}")
+    console.print(f"Dashboard: {_dashboard_url(base, app, search.id)}")
 
 
 def _dashboard_url(base: str, app: Any, search_id: int) -> str:
