@@ -13,10 +13,9 @@ record it, repeat until the query budget is spent. The harness then reports, per
   (`surrogate.bench.plots`).
 
 Methods are named (`random`, `evolution`, `local`, `bonas`) with options given as JSON-like
-dicts, so the CLI and scripts can tune them without code. BONAS takes the fields of
-`surrogate.proposer.BonasOptions`, plus `sampler`: a pool mixture as
-`surrogate.samplers.mixture.mixture_from_spec` reads it (default: a uniform pool). Seeds may
-run in parallel processes.
+dicts, so the CLI and scripts can tune them without code (BONAS takes the fields of
+`surrogate.proposer.BonasOptions`, its pool samplers included). Seeds may run in parallel
+processes.
 """
 
 from __future__ import annotations
@@ -44,7 +43,6 @@ from surrogate.baselines import (
     RegularizedEvolution,
 )
 from surrogate.exceptions import SurrogateError, UnknownArchitectureError
-from surrogate.samplers.mixture import mixture_from_spec
 from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, load_space_file
 from surrogate.strategy import Observation, Strategy
 from surrogate.tables import MetricTable
@@ -324,13 +322,10 @@ def _build_bonas(space: SearchSpace[Any], options: dict[str, Any]) -> Strategy[A
         proposer = importlib.import_module("surrogate.proposer")
     except ImportError as error:
         raise BenchmarkError(f"the bonas method needs surrogate.proposer: {error}") from error
-    sampler_spec = options.pop("sampler", None)
     try:
-        bonas_options = proposer.BonasOptions(**options)
-        sampler = None if sampler_spec is None else mixture_from_spec(space, sampler_spec)
+        strategy: Strategy[Any] = proposer.BonasStrategy(space, proposer.BonasOptions(**options))
     except (TypeError, ValueError) as error:
         raise BenchmarkError(f"bad options for method 'bonas': {error}") from error
-    strategy: Strategy[Any] = proposer.BonasStrategy(space, bonas_options, sampler)
     return strategy
 
 

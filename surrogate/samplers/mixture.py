@@ -131,8 +131,9 @@ def mixture_from_spec(
 
     Args:
         space: The search space.
-        spec: Sampler name to either its weight, or a mapping with a `weight` and the sampler's
-            options, e.g. `{"uniform": 1, "mutation": {"weight": 2, "top_m": 5}}`.
+        spec: Sampler name to either its weight or `{"weight": w, "options": {...}}` (the
+            format of `BonasOptions.samplers`), e.g.
+            `{"uniform": 1, "mutation": {"weight": 2, "options": {"top_m": 5}}}`.
         factories: Builders by name (default `SAMPLER_FACTORIES`).
 
     Raises:
@@ -144,8 +145,12 @@ def mixture_from_spec(
         if name not in known:
             raise ValueError(f"unknown sampler {name!r}; known: {', '.join(sorted(known))}")
         if isinstance(entry, Mapping):
-            options = dict(entry)
-            weight = options.pop("weight", 1.0)
+            unknown = set(entry) - {"weight", "options"}
+            if unknown:
+                raise ValueError(
+                    f"sampler {name!r}: expected 'weight' and 'options', got {sorted(unknown)}"
+                )
+            options, weight = dict(entry.get("options", {})), entry.get("weight", 1.0)
         else:
             options, weight = {}, entry
         try:

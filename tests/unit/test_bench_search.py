@@ -192,7 +192,7 @@ def test_bonas_runs_through_the_harness_with_a_sampler_mixture(tmp_path: Path) -
         "n_init": 4,
         "pool_size": 8,
         "fit": {"epochs": 3, "warm_epochs": 1, "gcn": {"num_layers": 1, "width": 8}},
-        "sampler": {"uniform": 1, "mutation": {"weight": 1, "top_m": 2}},
+        "samplers": {"uniform": 1, "mutation": {"weight": 1, "options": {"top_m": 2}}},
     }
     result = run_benchmark(
         config(
@@ -203,5 +203,5 @@ def test_bonas_runs_through_the_harness_with_a_sampler_mixture(tmp_path: Path) -
     assert len(trace.keys) == 10 and len(set(trace.keys)) == 10
     with pytest.raises(BenchmarkError, match="bad options"):
         run_benchmark(
-            config(space_path, table_path, methods=(MethodSpec("bonas", {"sampler": {"x": 1}}),))
+            config(space_path, table_path, methods=(MethodSpec("bonas", {"samplers": {"x": 1}}),))
         )

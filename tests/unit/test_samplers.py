@@ -422,7 +422,7 @@ def test_mixture_rejects_bad_weights_and_mismatched_state() -> None:
 def test_mixture_from_spec_builds_named_samplers_with_weights_and_options() -> None:
     space = toy_space()
     mixture = mixture_from_spec(
-        space, {"uniform": 1, "mutation": {"weight": 3, "top_m": 2}, "categorical": 0}
+        space, {"uniform": 1, "mutation": {"weight": 3, "options": {"top_m": 2}}, "categorical": 0}
     )
     assert [s.name for s in mixture.samplers] == ["uniform", "mutation", "categorical"]
     assert mixture.weights.tolist() == [0.25, 0.75, 0.0]
@@ -431,6 +431,8 @@ def test_mixture_from_spec_builds_named_samplers_with_weights_and_options() -> N
     with pytest.raises(ValueError, match="unknown sampler"):
         mixture_from_spec(space, {"annealing": 1})
     with pytest.raises(ValueError, match="bad options"):
-        mixture_from_spec(space, {"mutation": {"weight": 1, "depth": 3}})
+        mixture_from_spec(space, {"mutation": {"weight": 1, "options": {"depth": 3}}})
     with pytest.raises(ValueError, match="no options"):
-        mixture_from_spec(space, {"uniform": {"weight": 1, "x": 1}})
+        mixture_from_spec(space, {"uniform": {"weight": 1, "options": {"x": 1}}})
+    with pytest.raises(ValueError, match="expected 'weight' and 'options'"):
+        mixture_from_spec(space, {"mutation": {"weight": 1, "top_m": 3}})
