@@ -13,7 +13,6 @@ of a search (a restarted service resumes it and completes it with nothing lost o
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import socket
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from sqlalchemy import Engine
 
@@ -45,13 +43,11 @@ from service.store import (
 )
 from surrogate.spaces import get_space
 from surrogate.tables import MetricTable
+from tests.integration.nb201_table import OBJECTIVE, REPORT
+from tests.integration.nb201_table import nb201_csv as random_or_shared_nb201
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_NB201 = REPO_ROOT.parent / "shared" / "data" / "nasbench201" / "nb201_cifar10.csv"
-OBJECTIVE = "cifar10valid_val_200ep_1seed"
-REPORT = "cifar10_test_200ep"
 BONAS_CLI = [sys.executable, "-c", "from service.cli.main import main; main()"]
 FAST_BONAS = {
     "n_init": 10,
@@ -66,18 +62,7 @@ FAST_BONAS = {
 @pytest.fixture(scope="module")
 def nb201_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared NB201 CSV, or an NB201-shaped one with random values for every cell."""
-    if SHARED_NB201.is_file():
-        return SHARED_NB201
-    space = get_space("nb201")
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("nb201") / "nb201_random.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["arch_str", OBJECTIVE, REPORT])
-        for arch in space.enumerate():
-            value = float(rng.uniform(10, 92))
-            writer.writerow([space.to_json(arch)["cell"], f"{value:.4f}", f"{value + 1:.4f}"])
-    return path
+    return random_or_shared_nb201(tmp_path_factory.mktemp("nb201"))
 
 
 @pytest.fixture(scope="module")
