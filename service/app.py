@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.api import api_router, metrics
+from service.dashboard import dashboard_router
 from service.errors import install_error_handlers
 from service.settings import Settings
 from service.store import make_engine, safe_url
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, run_controller: bool = True)
     install_error_handlers(app)
     app.include_router(api_router())
     app.include_router(metrics.router)
+    app.include_router(dashboard_router())
     app.add_middleware(metrics.RequestMetrics, stats=app.state.request_stats)
     if settings.cors_origins:
         app.add_middleware(

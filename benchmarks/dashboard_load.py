@@ -1,0 +1,316 @@
+"""Load check of the dashboard: its API calls timed on a search with 10,000 evaluations.
+
+A search is written straight into a fresh SQLite store the way the controller and the workers
+would have left it: NB201 architectures proposed in batches of 10 (the first batches random,
+the others with a surrogate prediction and a snapshot per version, whose fit metrics hold the
+per-version taus like the controller's), each batch leased and reported through the lease
+protocol with the benchmark table's values, a few thousand events, three workers, one batch
+leased with progress and one queued. The service then runs under uvicorn on a free port, and
+every call the dashboard makes is timed over real HTTP: the first (cold) call, then the median
+and 95th percentile over repeats.
+
+    python benchmarks/dashboard_load.py                 # 10,000 evaluations, 30 repeats
+    python benchmarks/dashboard_load.py --evaluations 2000 --repeats 10
+
+The NB201 table is read from ../shared/data beside the checkout when present; otherwise a table
+of the same shape with random values is written to the work directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import uvicorn  # noqa: E402
+
+from service.app import create_app  # noqa: E402
+from service.controller.events import EventKind  # noqa: E402
+from service.search_spec import SearchSpec  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from service.store import (  # noqa: E402
+    ArchitectureInput,
+    ArchitectureRepository,
+    BatchRepository,
+    EvaluationInput,
+    EventRepository,
+    ProposalInfo,
+    Role,
+    SearchRepository,
+    SearchState,
+    SurrogateSnapshotRepository,
+    TokenRepository,
+    WorkerRepository,
+    make_engine,
+    session_scope,
+    utcnow,
+)
+from service.store.migrate import upgrade  # noqa: E402
+from surrogate.spaces import get_space  # noqa: E402
+from surrogate.tables import MetricTable  # noqa: E402
+
+SHARED_TABLE = REPO.parent / "shared" / "data" / "nasbench201" / "nb201_cifar10.csv"
+OBJECTIVE = "cifar10valid_val_200ep_1seed"
+REPORTED = ("cifar10_test_200ep", "params_M_cifar10", "flops_M_cifar10")
+BATCH = 10
+INITIAL_BATCHES = 10
+
+
+def random_table(path: Path, seed: int = 0) -> Path:
+    """An NB201-shaped CSV with random values for every cell."""
+    space = get_space("nb201")
+    rng = np.random.default_rng(seed)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch_str", OBJECTIVE, *REPORTED])
+        for arch in space.enumerate():
+            value = float(rng.uniform(10, 92))
+            params = float(rng.uniform(0.07, 1.5))
+            writer.writerow([space.to_json(arch)["cell"], value, value + 1, params, params * 140])
+    return path
+
+
+def populate(url: str, table_path: Path, evaluations: int, seed: int = 0) -> dict[str, Any]:
+    """Write a search with `evaluations` results (plus two batches in flight) into the store.
+
+    Returns:
+        The search id and a user token.
+    """
+    space = get_space("nb201")
+    table = MetricTable.from_csv(table_path, space)
+    spec = SearchSpec.model_validate(
+        {
+            "name": f"load-{evaluations}",
+            "space": "nb201",
+            "evaluator": {"kind": "table", "path": str(table_path), "report_columns": REPORTED},
+            "objective": {"metric": OBJECTIVE},
+            "budget": {"evaluations": evaluations},
+            "batch_size": BATCH,
+            "batches_in_flight": 2,
+        }
+    )
+    rng = np.random.default_rng(seed)
+    archs = list(space.enumerate())
+    order = rng.permutation(len(archs))[: evaluations + 2 * BATCH]
+    chosen = [archs[i] for i in order]
+    engine = make_engine(url)
+    now = utcnow()
+    with session_scope(engine) as session:
+        search = SearchRepository(session).create(
+            name=spec.name,
+            owner="alice",
+            spec=spec.stored(),
+            space_spec=spec.space_description(),
+            now=now,
+            budget_evaluations=evaluations,
+        )
+        SearchRepository(session).transition(search.id, SearchState.RUNNING, now=now)
+        workers = [
+            WorkerRepository(session).register(
+                f"gpu-{i}",
+                capabilities={"device": f"cuda:{i}", "hostname": "node1", "evaluators": ["table"]},
+                now=now,
+            )
+            for i in range(3)
+        ]
+        _, token = TokenRepository(session).create(role=Role.USER, owner="alice", now=now)
+    by_version: dict[str, Any] = {}
+    batches = (evaluations + BATCH - 1) // BATCH
+    for b in range(batches + 2):
+        members = chosen[b * BATCH : (b + 1) * BATCH]
+        if not members:
+            break
+        version = b - INITIAL_BATCHES + 1 if b >= INITIAL_BATCHES else None
+        truths = [table.value(a, OBJECTIVE) for a in members]
+        with session_scope(engine) as session:
+            events = EventRepository(session)
+            if version is not None:
+                by_version[str(version)] = {"tau": float(rng.uniform(0.2, 0.7)), "n": BATCH}
+                fit = {"seconds": 1.5, "final_loss": 0.01, "epochs": 100}
+                SurrogateSnapshotRepository(session).add(
+                    search.id,
+                    model_state=bytes(2048),
+                    fit_metrics={
+                        "fit": fit,
+                        "predictions": {"by_version": dict(by_version), "all": {"tau": 0.5}},
+                    },
+                    n_observations=b * BATCH,
+                    now=now,
+                )
+                events.append(
+                    EventKind.SURROGATE_FITTED.value,
+                    {"version": version, "n_observations": b * BATCH, "fit": fit},
+                    now=now,
+                    search_id=search.id,
+                )
+            added = ArchitectureRepository(session).add_many(
+                search.id,
+                [
+                    ArchitectureInput(
+                        key=space.key(a),
+                        arch=space.to_json(a),
+                        proposal=_proposal(version, truth, rng),
+                    )
+                    for a, truth in zip(members, truths, strict=True)
+                ],
+                now=now,
+            )
+            ids = [record.id for record, _ in added]
+            batch = BatchRepository(session).create(search.id, ids, now=now, fidelity=OBJECTIVE)
+            events.append(
+                EventKind.BATCH_PROPOSED.value, {"batch_id": batch.id}, now=now, search_id=search.id
+            )
+            if b > batches:  # the second extra batch stays queued
+                continue
+            worker = workers[b % len(workers)]
+            lease = BatchRepository(session).lease_next(worker.id, lease_seconds=3600, now=now)
+            assert lease is not None and lease.batch_id == batch.id
+            events.append(
+                EventKind.BATCH_LEASED.value, {"batch_id": batch.id}, now=now, search_id=search.id
+            )
+            if b == batches:  # the first extra batch stays leased, with progress
+                BatchRepository(session).heartbeat(
+                    batch.id,
+                    lease.token,
+                    lease.attempt,
+                    lease_seconds=3600,
+                    now=now,
+                    progress={"phase": "lookup", "step": 4, "total_steps": BATCH},
+                )
+                continue
+            results = [
+                EvaluationInput(
+                    architecture_id=i,
+                    metrics={c: table.value(a, c) for c in (OBJECTIVE, *REPORTED)},
+                    objective=truth,
+                    evaluator="table",
+                )
+                for i, a, truth in zip(ids, members, truths, strict=True)
+            ]
+            BatchRepository(session).report(batch.id, lease.token, lease.attempt, results, now=now)
+            events.append(
+                EventKind.BATCH_REPORTED.value, {"batch_id": batch.id}, now=now, search_id=search.id
+            )
+    engine.dispose()
+    return {"search_id": search.id, "token": token}
+
+
+def _proposal(version: int | None, truth: float, rng: np.random.Generator) -> ProposalInfo:
+    if version is None:
+        return ProposalInfo(source="initial")
+    return ProposalInfo(
+        source="bo",
+        predicted_mean=truth + float(rng.normal(0, 3)),
+        predicted_std=float(rng.uniform(0.5, 2)),
+        acquisition_value=truth,
+        surrogate_version=version,
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def time_calls(base: str, token: str, search_id: int, repeats: int) -> list[dict[str, Any]]:
+    """Time every dashboard call: the first (cold) one, then the median and p95 of repeats."""
+    prefix = f"/api/v1/dashboard/searches/{search_id}"
+    calls = [
+        ("summary", "/api/v1/dashboard/summary"),
+        ("series", f"{prefix}/series"),
+        ("baseline", f"{prefix}/baseline"),
+        ("surrogate", f"{prefix}/surrogate"),
+        ("tradeoff", f"{prefix}/tradeoff"),
+        ("top (6 cells)", f"{prefix}/top"),
+        ("batches", f"{prefix}/batches"),
+        ("events poll", "/api/v1/events?after=0&limit=500"),
+        ("page (index.html)", "/"),
+    ]
+    rows = []
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        for name, path in calls:
+            started = time.perf_counter()
+            answer = client.get(path)
+            cold = time.perf_counter() - started
+            answer.raise_for_status()
+            samples = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                client.get(path).raise_for_status()
+                samples.append(time.perf_counter() - started)
+            samples.sort()
+            rows.append(
+                {
+                    "call": name,
+                    "path": path,
+                    "bytes": len(answer.content),
+                    "cold_ms": cold * 1000,
+                    "median_ms": statistics.median(samples) * 1000,
+                    "p95_ms": samples[min(len(samples) - 1, int(0.95 * len(samples)))] * 1000,
+                }
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--evaluations", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="Also write the rows here.")
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bonas-dashboard-load-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    table = SHARED_TABLE if SHARED_TABLE.is_file() else random_table(workdir / "nb201.csv")
+    url = f"sqlite:///{workdir / 'bonas.db'}"
+    upgrade(url)
+    started = time.perf_counter()
+    made = populate(url, table, args.evaluations)
+    print(f"populated {args.evaluations} evaluations in {time.perf_counter() - started:.1f} s")
+
+    port = free_port()
+    app = create_app(Settings(database_url=url, port=port), run_controller=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        rows = time_calls(
+            f"http://127.0.0.1:{port}", made["token"], made["search_id"], args.repeats
+        )
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+    print(f"\n{args.evaluations} evaluations, {args.repeats} repeats, SQLite, one client")
+    print(f"{'call':<20}{'KiB':>8}{'cold ms':>10}{'median ms':>12}{'p95 ms':>10}")
+    for row in rows:
+        print(
+            f"{row['call']:<20}{row['bytes'] / 1024:>8.1f}{row['cold_ms']:>10.1f}"
+            f"{row['median_ms']:>12.1f}{row['p95_ms']:>10.1f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,576 @@
+"""The answers of the dashboard's endpoints, built from the store.
+
+The charts of a search (series, surrogate, trade-off) are built from its `SearchResults`, which
+`service.dashboard.results` keeps and catches up incrementally; the summary, the top
+architectures and the batches in flight are read directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeGuard
+
+from sqlalchemy.orm import Session
+
+from service.api.views import best_view, budget_out, counts_out, feasible, spec_of
+from service.auth import Principal
+from service.controller.snapshots import kendall_tau as scipy_kendall_tau
+from service.dashboard import diagnostics
+from service.dashboard.baseline import (
+    TableUnavailableError,
+    TableValuesCache,
+    draw_counts,
+)
+from service.dashboard.cells import CellGraph, cell_graphs
+from service.dashboard.results import FitCache, SearchResults
+from service.dashboard.scatter import pareto_front, thin_scatter
+from service.dashboard.schemas import (
+    BaselineOut,
+    BatchesOut,
+    BatchRowOut,
+    CellGraphOut,
+    GraphEdgeOut,
+    GraphNodeOut,
+    NoticeOut,
+    PointsOut,
+    PredictionPointsOut,
+    ProgressOut,
+    SearchRowOut,
+    SeriesOut,
+    StepsOut,
+    SummaryOut,
+    SurrogateOut,
+    SurrogateVersionOut,
+    TopArchitectureOut,
+    TopOut,
+    TradeoffOut,
+    TradeoffPointsOut,
+    WorkerRowOut,
+)
+from service.dashboard.series import Result, best_steps, thin_indices
+from service.search_spec import SearchSpec, batch_fidelity
+from service.store import (
+    ArchitectureRepository,
+    ArchitectureSort,
+    BatchRecord,
+    BatchRepository,
+    BatchState,
+    EventRepository,
+    SearchRecord,
+    SearchRepository,
+    SearchState,
+    WorkerRecord,
+    WorkerRepository,
+)
+
+COST_HINTS = ("param", "flop", "latency", "size")
+"""Metric names containing one of these are offered as costs for the trade-off chart."""
+TOP_SCAN = 200
+"""Architectures read, best first, while looking for the feasible top ones."""
+WORKER_LIST_LIMIT = 200
+"""Most workers listed (most recently seen first)."""
+
+
+# --- the summary ------------------------------------------------------------------------------
+
+
+def summary_out(
+    session: Session, principal: Principal, stale_seconds: float, now: datetime, limit: int
+) -> SummaryOut:
+    """Searches (the caller's, or all for an admin), workers, notices and the event cursor."""
+    cursor = EventRepository(session).last_id()  # first: nothing below it can be missed
+    owner = None if principal.is_admin else principal.owner
+    page = SearchRepository(session).list(owner=owner, limit=limit)
+    workers_page = WorkerRepository(session).list(limit=WORKER_LIST_LIMIT)
+    batches = BatchRepository(session)
+    held: dict[int | None, BatchRecord] = {
+        w.current_batch_id: batches.get(w.current_batch_id)
+        for w in workers_page.items
+        if w.current_batch_id is not None
+    }
+    workers = [_worker_row(w, held, now, stale_seconds) for w in workers_page.items]
+    facts = [_worker_facts(w, row) for w, row in zip(workers_page.items, workers, strict=True)]
+    names = {w.id: w.name for w in workers_page.items}
+    searches = [
+        _search_row(session, search, facts, names, stale_seconds, now) for search in page.items
+    ]
+    return SummaryOut(
+        now=now,
+        cursor=cursor,
+        stale_seconds=stale_seconds,
+        searches=searches,
+        total_searches=page.total,
+        workers=workers,
+        total_workers=workers_page.total,
+        notices=[_notice(n) for n in diagnostics.worker_notices(facts, stale_seconds)],
+    )
+
+
+def _search_row(
+    session: Session,
+    search: SearchRecord,
+    workers: Sequence[diagnostics.WorkerFacts],
+    worker_names: dict[int, str],
+    stale_seconds: float,
+    now: datetime,
+) -> SearchRowOut:
+    spec = spec_of(search)
+    counts = counts_out(session, search.id)
+    best = best_view(session, spec, search.id)
+    budget = budget_out(search, counts.done, now)
+    leases: tuple[diagnostics.LeaseFacts, ...] = ()
+    if search.state == SearchState.RUNNING and counts.batches.get(BatchState.LEASED):
+        leased = BatchRepository(session).list(search.id, states=[BatchState.LEASED])
+        leases = tuple(_lease_facts(b, worker_names) for b in leased)
+    facts = diagnostics.SearchFacts(
+        state=search.state.value,
+        finished_reason=search.finished_reason,
+        created_at=search.created_at,
+        evaluator=spec.evaluator.kind,
+        done=counts.done,
+        budget_evaluations=search.budget_evaluations,
+        queued_batches=counts.batches.get(BatchState.QUEUED, 0),
+        leases=leases,
+    )
+    notices = diagnostics.search_notices(facts, workers, stale_seconds, now)
+    return SearchRowOut(
+        id=search.id,
+        name=search.name,
+        owner=search.owner,
+        state=search.state.value,
+        objective=spec.objective.metric,
+        maximize=spec.objective.maximize,
+        space=str(search.space_spec.get("type", "?")),
+        evaluator=spec.evaluator.kind,
+        batch_size=spec.batch_size,
+        done=counts.done,
+        in_flight=counts.in_flight,
+        queued=counts.queued,
+        failed=counts.failed,
+        budget_evaluations=search.budget_evaluations,
+        budget_wall_seconds=search.budget_wall_seconds,
+        fraction_used=budget.fraction_used,
+        best=None if best is None else best.objective(batch_fidelity(spec)),
+        best_architecture_id=None if best is None else best.architecture.id,
+        created_at=search.created_at,
+        started_at=search.started_at,
+        finished_at=search.finished_at,
+        finished_reason=search.finished_reason,
+        notices=[_notice(n) for n in notices],
+    )
+
+
+def _lease_facts(batch: BatchRecord, worker_names: dict[int, str]) -> diagnostics.LeaseFacts:
+    worker = batch.lease_worker_id
+    return diagnostics.LeaseFacts(
+        batch_id=batch.id,
+        worker_name=None if worker is None else worker_names.get(worker, f"worker {worker}"),
+        expires_at=batch.lease_expires_at,
+        attempts=batch.attempts,
+        max_attempts=batch.max_attempts,
+    )
+
+
+def _worker_row(
+    worker: WorkerRecord,
+    held: dict[int | None, BatchRecord],
+    now: datetime,
+    stale_seconds: float,
+) -> WorkerRowOut:
+    seen = max(0.0, (now - worker.last_seen_at).total_seconds())
+    batch = held.get(worker.current_batch_id)
+    capabilities = worker.capabilities
+    return WorkerRowOut(
+        id=worker.id,
+        name=worker.name,
+        device=_text(capabilities.get("device")),
+        device_name=_text(capabilities.get("device_name")),
+        hostname=_text(capabilities.get("hostname")),
+        last_seen_at=worker.last_seen_at,
+        seen_seconds_ago=seen,
+        stale=seen > stale_seconds,
+        current_batch_id=worker.current_batch_id,
+        current_search_id=None if batch is None else batch.search_id,
+        progress=None if batch is None else progress_out(batch.progress),
+    )
+
+
+def _worker_facts(worker: WorkerRecord, row: WorkerRowOut) -> diagnostics.WorkerFacts:
+    evaluators = worker.capabilities.get("evaluators")
+    return diagnostics.WorkerFacts(
+        id=worker.id,
+        name=worker.name,
+        stale=row.stale,
+        seen_seconds_ago=row.seen_seconds_ago,
+        busy=worker.current_batch_id is not None,
+        evaluators=tuple(str(e) for e in evaluators) if isinstance(evaluators, list) else None,
+    )
+
+
+def _notice(notice: diagnostics.Notice) -> NoticeOut:
+    return NoticeOut(level=notice.level, code=notice.code, title=notice.title, detail=notice.detail)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def progress_out(progress: dict[str, Any]) -> ProgressOut:
+    """A batch's reported progress, with the fraction done when the worker said enough."""
+    fraction = None
+    for done_key, total_key in (("step", "total_steps"), ("epoch", "total_epochs")):
+        done, total = progress.get(done_key), progress.get(total_key)
+        if _number(done) and _number(total) and total > 0:
+            fraction = min(1.0, max(0.0, float(done) / float(total)))
+            break
+    phase = progress.get("phase")
+    return ProgressOut(phase=_text(phase), fraction=fraction, raw=dict(progress))
+
+
+def _number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- per-search charts ------------------------------------------------------------------------
+
+SMALL_TAU = 64
+"""Below this many pairs, Kendall's tau is counted directly (scipy's call overhead dominates)."""
+
+
+def kendall_tau(predicted: Sequence[float], measured: Sequence[float]) -> float | None:
+    """Kendall's tau-b, or None below 3 pairs or when either side is constant.
+
+    The same statistic as the controller's `service.controller.snapshots.kendall_tau` (scipy's
+    tau-b), counted pair by pair for small samples: a search with 1,000 surrogate versions of 10
+    proposals each needs 1,000 of them per refresh, and scipy's per-call overhead (~1 ms) would
+    dominate.
+    """
+    n = len(predicted)
+    if n >= SMALL_TAU:
+        return scipy_kendall_tau(list(predicted), list(measured))
+    if n < 3 or len(set(predicted)) < 2 or len(set(measured)) < 2:
+        return None
+    concordant = discordant = ties_x = ties_y = 0
+    for i in range(n):
+        xi, yi = predicted[i], measured[i]
+        for j in range(i + 1, n):
+            dx = xi - predicted[j]
+            dy = yi - measured[j]
+            if dx == 0 and dy == 0:
+                continue  # tied on both sides: counted in neither tie term of tau-b's denominator
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
+    return (concordant - discordant) / denominator if denominator > 0 else None
+
+
+def series_out(search: SearchRecord, spec: SearchSpec, data: SearchResults, cap: int) -> SeriesOut:
+    """Best so far against evaluations, with the evaluation points thinned to `cap`."""
+    results = data.results
+    steps = best_steps(results, maximize=spec.objective.maximize)
+    kept = thin_indices(results, steps, cap)
+    drawable = sum(1 for r in results if r.objective is not None)
+    return SeriesOut(
+        search_id=search.id,
+        objective=spec.objective.metric,
+        maximize=spec.objective.maximize,
+        evaluations=len(results),
+        drawable=drawable,
+        thinned=len(kept) < drawable,
+        budget_evaluations=search.budget_evaluations,
+        points=PointsOut(
+            index=[i + 1 for i in kept],
+            value=[_objective(results[i]) for i in kept],
+            architecture_id=[results[i].architecture_id for i in kept],
+            feasible=[results[i].feasible for i in kept],
+            source=[results[i].source for i in kept],
+        ),
+        steps=StepsOut(
+            index=[s.index for s in steps],
+            value=[s.value for s in steps],
+            architecture_id=[s.architecture_id for s in steps],
+        ),
+    )
+
+
+def _objective(result: Result) -> float:
+    assert result.objective is not None
+    return result.objective
+
+
+def baseline_out(
+    search: SearchRecord, spec: SearchSpec, tables: TableValuesCache, up_to: int, cap: int
+) -> BaselineOut:
+    """The exact random-search expectation over the search's table, up to `up_to` draws."""
+    try:
+        table = tables.values(spec)
+    except TableUnavailableError as error:
+        return BaselineOut(
+            search_id=search.id,
+            available=False,
+            reason=str(error),
+            table_path=None,
+            table_size=None,
+            table_best=None,
+            counts=[],
+            expected=[],
+        )
+    values = table.values
+    counts = draw_counts(min(up_to, len(values)), cap)
+    maximize = spec.objective.maximize
+    return BaselineOut(
+        search_id=search.id,
+        available=True,
+        reason=None,
+        table_path=table.path,
+        table_size=len(values),
+        table_best=max(values) if maximize else min(values),
+        counts=counts,
+        expected=tables.expected_best(table, counts, maximize=maximize),
+    )
+
+
+def surrogate_out(
+    session: Session,
+    search: SearchRecord,
+    spec: SearchSpec,
+    data: SearchResults,
+    fits: FitCache,
+    cap: int,
+) -> SurrogateOut:
+    """Predicted against measured for every surrogate version, with Kendall's tau."""
+    by_version: dict[int, tuple[list[float], list[float]]] = {}
+    rows: list[tuple[int, float, float | None, float, int]] = []
+    for result, prediction in zip(data.results, data.predictions, strict=True):
+        if prediction is None or result.objective is None:
+            continue
+        version, mean, std = prediction
+        pair = by_version.setdefault(version, ([], []))
+        pair[0].append(mean)
+        pair[1].append(result.objective)
+        rows.append((version, mean, std, result.objective, result.architecture_id))
+    fitted = fits.get(session, search)
+    versions = []
+    for version in sorted(set(fitted) | set(by_version)):
+        predicted, measured = by_version.get(version, ([], []))
+        fit = fitted.get(version)
+        versions.append(
+            SurrogateVersionOut(
+                version=version,
+                n_observations=fit.n_observations if fit else 0,
+                created_at=fit.created_at if fit else None,
+                tau=kendall_tau(predicted, measured),
+                n=len(predicted),
+                fit_seconds=fit.seconds if fit else None,
+                final_loss=fit.final_loss if fit else None,
+            )
+        )
+    # Newest versions first, so that thinning keeps their points where they overlap older ones.
+    rows.sort(key=lambda row: -row[0])
+    kept = thin_scatter([r[1] for r in rows], [r[3] for r in rows], cap) if rows else ()
+    chosen = [rows[i] for i in sorted(kept, key=lambda i: (rows[i][0], i))]
+    return SurrogateOut(
+        search_id=search.id,
+        objective=spec.objective.metric,
+        versions=versions,
+        tau=kendall_tau([r[1] for r in rows], [r[3] for r in rows]),
+        n=len(rows),
+        thinned=len(chosen) < len(rows),
+        points=PredictionPointsOut(
+            version=[r[0] for r in chosen],
+            predicted=[r[1] for r in chosen],
+            std=[r[2] for r in chosen],
+            measured=[r[3] for r in chosen],
+            architecture_id=[r[4] for r in chosen],
+        ),
+    )
+
+
+def _float(value: object) -> float | None:
+    return float(value) if _number(value) else None
+
+
+def cost_metrics(data: SearchResults) -> list[str]:
+    """Numeric metrics that look like costs (params, FLOPs...), params first."""
+    found: set[str] = set()
+    for metrics in data.metrics:
+        for name, value in metrics.items():
+            if name not in found and _number(value) and _is_cost(name):
+                found.add(name)
+    return sorted(found, key=lambda n: (COST_HINTS.index(_hint(n)), n))
+
+
+def _is_cost(name: str) -> bool:
+    lowered = name.lower()
+    return any(h in lowered for h in COST_HINTS)
+
+
+def _hint(name: str) -> str:
+    lowered = name.lower()
+    return next(h for h in COST_HINTS if h in lowered)
+
+
+def tradeoff_out(
+    search: SearchRecord, spec: SearchSpec, data: SearchResults, metric: str | None, cap: int
+) -> TradeoffOut:
+    """The objective against a cost metric, with the Pareto front, thinned to `cap`."""
+    metrics = cost_metrics(data)
+    chosen = metric if metric in metrics else (metrics[0] if metrics else None)
+    rows: list[tuple[float, float, int, bool]] = []
+    if chosen is not None:
+        for result, values in zip(data.results, data.metrics, strict=True):
+            cost = values.get(chosen)
+            if result.objective is not None and _number(cost):
+                rows.append(
+                    (float(cost), result.objective, result.architecture_id, result.feasible)
+                )
+    maximize = spec.objective.maximize
+    feasible_rows = [i for i, r in enumerate(rows) if r[3]]
+    front_of_feasible = pareto_front(
+        [rows[i][0] for i in feasible_rows], [rows[i][1] for i in feasible_rows], maximize=maximize
+    )
+    front = [feasible_rows[i] for i in front_of_feasible]
+    kept = thin_scatter([r[0] for r in rows], [r[1] for r in rows], cap, keep=front) if rows else ()
+    return TradeoffOut(
+        search_id=search.id,
+        objective=spec.objective.metric,
+        maximize=maximize,
+        metrics=metrics,
+        cost_metric=chosen,
+        n=len(rows),
+        thinned=len(kept) < len(rows),
+        points=_tradeoff_points([rows[i] for i in kept]),
+        front=_tradeoff_points([rows[i] for i in front]),
+    )
+
+
+def _tradeoff_points(rows: Sequence[tuple[float, float, int, bool]]) -> TradeoffPointsOut:
+    return TradeoffPointsOut(
+        cost=[r[0] for r in rows],
+        value=[r[1] for r in rows],
+        architecture_id=[r[2] for r in rows],
+        feasible=[r[3] for r in rows],
+    )
+
+
+def top_out(session: Session, search: SearchRecord, spec: SearchSpec, limit: int) -> TopOut:
+    """The best `limit` feasible architectures, best first, each with its cells laid out."""
+    fidelity = batch_fidelity(spec)
+    page = ArchitectureRepository(session).list(
+        search.id,
+        sort=ArchitectureSort.OBJECTIVE,
+        descending=spec.objective.maximize,
+        evaluated=True,
+        fidelity=fidelity,
+        limit=TOP_SCAN if spec.constraints else limit,
+    )
+    items: list[TopArchitectureOut] = []
+    for view in page.items:
+        ok = feasible(spec, view)
+        if view.objective(fidelity) is None or (spec.constraints and not ok):
+            continue
+        architecture = view.architecture
+        proposal = architecture.proposal
+        results = [e for e in view.evaluations if e.fidelity == fidelity]
+        items.append(
+            TopArchitectureOut(
+                rank=len(items) + 1,
+                id=architecture.id,
+                key=architecture.key,
+                arch=architecture.arch,
+                objective=view.objective(fidelity),
+                feasible=ok,
+                metrics=results[-1].metrics if results else {},
+                predicted_mean=proposal.predicted_mean,
+                predicted_std=proposal.predicted_std,
+                surrogate_version=proposal.surrogate_version,
+                source=proposal.source,
+                graphs=[graph_out(g) for g in cell_graphs(search.space_spec, architecture.arch)],
+            )
+        )
+        if len(items) == limit:
+            break
+    return TopOut(
+        search_id=search.id,
+        objective=spec.objective.metric,
+        maximize=spec.objective.maximize,
+        space=search.space_spec,
+        items=items,
+    )
+
+
+def graph_out(graph: CellGraph) -> CellGraphOut:
+    """The API form of a laid-out cell."""
+    return CellGraphOut(
+        name=graph.name,
+        ops_on=graph.ops_on,
+        layers=graph.layers,
+        span=graph.span,
+        nodes=[
+            GraphNodeOut(id=n.id, label=n.label, title=n.title, kind=n.kind, x=n.x, y=n.y)
+            for n in graph.nodes
+        ],
+        edges=[
+            GraphEdgeOut(
+                source=e.source,
+                target=e.target,
+                op=e.op,
+                label=e.label,
+                kind=e.kind,
+                points=list(e.points),
+                label_at=e.label_at,
+            )
+            for e in graph.edges
+        ],
+    )
+
+
+def batches_out(session: Session, search: SearchRecord, now: datetime) -> BatchesOut:
+    """The search's batches in flight, leased first, with worker names and progress."""
+    batches = BatchRepository(session)
+    in_flight = batches.list(search.id, states=[BatchState.LEASED, BatchState.QUEUED])
+    workers = WorkerRepository(session)
+    names: dict[int, str] = {}
+    for batch in in_flight:
+        worker = batch.lease_worker_id
+        if worker is not None and worker not in names:
+            names[worker] = workers.get(worker).name
+    ordered = sorted(in_flight, key=lambda b: (b.state != BatchState.LEASED, b.id))
+    counts = SearchRepository(session).counts(search.id).batches
+    return BatchesOut(
+        search_id=search.id,
+        now=now,
+        items=[_batch_row(b, names, now) for b in ordered],
+        counts={state.value: counts.get(state, 0) for state in BatchState},
+    )
+
+
+def _batch_row(batch: BatchRecord, names: dict[int, str], now: datetime) -> BatchRowOut:
+    leased = batch.state == BatchState.LEASED
+    worker = batch.lease_worker_id if leased else None
+    expires = batch.lease_expires_at if leased else None
+    heartbeat = batch.heartbeat_at if leased else None
+    return BatchRowOut(
+        id=batch.id,
+        state=batch.state.value,
+        size=len(batch.member_ids),
+        attempts=batch.attempts,
+        max_attempts=batch.max_attempts,
+        worker_id=worker,
+        worker_name=None if worker is None else names.get(worker),
+        expires_in=None if expires is None else (expires - now).total_seconds(),
+        heartbeat_seconds_ago=None
+        if heartbeat is None
+        else max(0.0, (now - heartbeat).total_seconds()),
+        progress=progress_out(batch.progress if leased else {}),
+        created_at=batch.created_at,
+        failure_reason=batch.failure_reason,
+    )
