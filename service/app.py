@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.api import api_router, metrics
+from service.auth import TokenCache
 from service.dashboard import dashboard_router
 from service.errors import install_error_handlers
 from service.settings import Settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, run_controller: bool = True)
     app.state.engine = None
     app.state.controller = None
     app.state.request_stats = metrics.RequestStats()
+    app.state.token_cache = TokenCache(settings.token_cache_seconds)
     install_error_handlers(app)
     app.include_router(api_router())
     app.include_router(metrics.router)

@@ -19,6 +19,8 @@ commit becomes an error answer rather than a lost write behind a 200.
 from __future__ import annotations
 
 import hmac
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -98,9 +100,63 @@ ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
 """A session for path operations that only read (on SQLite it takes no write lock)."""
 
 
+class TokenCache:
+    """Verified tokens, kept for a few seconds so that a busy worker fleet does not look its
+    token up in the database on every heartbeat and lease.
+
+    A token revoked through the API is dropped from the cache at once; one revoked directly in
+    the database (``bonas token revoke``) stops working within ``ttl_s``. Unknown tokens are never
+    cached, so a token created a moment ago works at once.
+
+    Args:
+        ttl_s: How long a verified token is trusted without a lookup (0 disables the cache).
+        max_entries: Bound on the cache's size (the oldest entries go first).
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 4096) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if entry[1] <= time.monotonic():
+                del self._entries[digest]
+                return None
+            return entry[0]
+
+    def put(self, principal: Principal) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            while len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]
+            self._entries[principal.token_hash] = (principal, time.monotonic() + self.ttl_s)
+
+    def forget(self, token_id: int) -> None:
+        """Drop a token (by id) from the cache, e.g. after it was revoked."""
+        with self._lock:
+            for digest in [d for d, (p, _) in self._entries.items() if p.token_id == token_id]:
+                del self._entries[digest]
+
+
+def get_token_cache(request: Request) -> TokenCache:
+    """The app's token cache (one per app)."""
+    cache: TokenCache = request.app.state.token_cache
+    return cache
+
+
+TokenCacheDep = Annotated[TokenCache, Depends(get_token_cache)]
+
+
 def authenticate(
     engine: EngineDep,
     settings: SettingsDep,
+    cache: TokenCacheDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller behind the bearer token.
@@ -117,11 +173,16 @@ def authenticate(
         digest, hash_token(bootstrap.get_secret_value())
     ):
         return Principal(Role.ADMIN, settings.admin_name, None, digest)
+    cached = cache.get(digest)
+    if cached is not None:
+        return cached
     with session_scope(engine, read_only=True) as session:
         record = TokenRepository(session).verify(presented)
     if record is None:
         raise _unauthorized("unknown or revoked token")
-    return Principal(record.role, record.owner, record.id, digest)
+    principal = Principal(record.role, record.owner, record.id, digest)
+    cache.put(principal)
+    return principal
 
 
 def require(*roles: Role) -> Callable[[Principal], Principal]:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         max_attempts: How many leases a batch gets before it is marked failed.
         worker_stale_seconds: A worker not seen for this long is flagged stale (default:
             ``lease_seconds``).
+        token_cache_seconds: How long a verified token is trusted without a database lookup
+            (0: look it up on every request). A token revoked outside the API stops working
+            within this time.
         admin_token: A bootstrap admin token (BONAS_ADMIN_TOKEN), accepted besides the tokens in
             the store, so that a fresh deployment can create the first tokens over HTTP. At least
             16 characters and not a placeholder.
@@ -71,6 +74,7 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=2.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     worker_stale_seconds: float | None = Field(default=None, gt=0)
+    token_cache_seconds: float = Field(default=5.0, ge=0)
     admin_token: SecretStr | None = None
     admin_name: str = Field(default="admin", min_length=1, max_length=200)
     cors_origins: list[str] = Field(default_factory=list)

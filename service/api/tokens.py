@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from service.api.params import Limit, Offset, TokenId
-from service.auth import AdminDep, SessionDep
+from service.auth import AdminDep, SessionDep, TokenCacheDep
 from service.schemas import Page, TokenCreate, TokenCreated, TokenOut
 from service.store import TokenRepository, utcnow
 
@@ -44,6 +44,11 @@ def list_tokens(
 
 
 @router.delete("/{token_id}", summary="Revoke a token")
-def revoke_token(token_id: TokenId, principal: AdminDep, session: SessionDep) -> TokenOut:
+def revoke_token(
+    token_id: TokenId, principal: AdminDep, session: SessionDep, cache: TokenCacheDep
+) -> TokenOut:
     """Revoke a token at once (revoking twice keeps the first time)."""
-    return TokenOut.of(TokenRepository(session).revoke(token_id, now=utcnow()))
+    record = TokenRepository(session).revoke(token_id, now=utcnow())
+    session.commit()  # revoked in the store before this process forgets it
+    cache.forget(token_id)
+    return TokenOut.of(record)
