@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service.api import api_router, metrics
+from service.api import ERROR_RESPONSES, api_router, metrics
 from service.auth import TokenCache
 from service.dashboard import dashboard_router
 from service.errors import install_error_handlers
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, run_controller: bool = True)
     install_error_handlers(app)
     app.include_router(api_router())
     app.include_router(metrics.router)
-    app.include_router(dashboard_router())
+    app.include_router(dashboard_router(), responses=ERROR_RESPONSES)
     app.add_middleware(metrics.RequestMetrics, stats=app.state.request_stats)
     if settings.cors_origins:
         app.add_middleware(

@@ -160,6 +160,13 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.info("%s %s refused: %s", request.method, request.url.path, error)
         return error_response(400, ErrorReason.INVALID_REQUEST.value, str(error))
 
+    @app.exception_handler(OverflowError)
+    async def _too_large(request: Request, error: OverflowError) -> JSONResponse:
+        # A number the database cannot hold (an id past 64 bits): bad input, not a server fault.
+        return error_response(
+            422, ErrorReason.INVALID_REQUEST.value, f"a number in the request is too large: {error}"
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
