@@ -476,3 +476,36 @@ async def _until(probe: Any, timeout_s: float = 30.0) -> Any:
             return value
         await asyncio.sleep(0.05)
     raise AssertionError("timed out waiting for the controller")
+
+
+def test_the_event_loop_stays_responsive_while_the_surrogate_refits(engine: Engine) -> None:
+    clock = FakeClock()
+    slow_fit = {**FAST_BONAS, "pool_size": 400, "fit": {"epochs": 1200, "warm_epochs": 1200}}
+    search = create_search(engine, clock, batch_size=6, strategy={"options": slow_fit})
+    controller = make_controller(engine, clock)
+    worker = register_worker(engine, clock)
+    controller.step(search.id)
+    work_one(engine, clock, worker)  # the next round refits the surrogate: seconds of torch
+
+    async def scenario() -> tuple[float, float]:
+        gaps: list[float] = []
+        started = time.monotonic()
+        await controller.start()
+        try:
+            last = time.monotonic()
+            while len(batches(engine, search.id)) < 2:
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+                assert now - started < 120, "the round did not finish"
+        finally:
+            await controller.stop()
+        return time.monotonic() - started, max(gaps)
+
+    took, worst_gap = asyncio.run(scenario())
+    assert took > 1.0, "the refit was too quick to show anything"
+    # On the loop, the round would stall it for its whole length; in the pool, only the GIL's
+    # hand-overs (and a loaded host's scheduling) delay it, by a fraction of a second.
+    limit = min(took / 4, 1.5)
+    assert worst_gap < limit, f"the loop stalled {worst_gap:.2f} s in a {took:.2f} s round"
