@@ -18,7 +18,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from service.controller.events import EventKind
 from service.controller.snapshots import (
@@ -355,7 +356,7 @@ class SearchRunner:
 
     def _write_batch(
         self,
-        session: Any,
+        session: Session,
         search_id: int,
         context: _Context,
         proposals: Sequence[Proposal[Any]],
@@ -562,7 +563,7 @@ def _wake_in(search: SearchRecord, now: datetime) -> float | None:
     return None if deadline is None else max((deadline - now).total_seconds(), 0.0)
 
 
-def _failure(session: Any, search_id: int, batches: Any) -> str | None:
+def _failure(session: Session, search_id: int, batches: Mapping[BatchState, int]) -> str | None:
     """Why the search should fail: its last batches all failed (a broken evaluator, say)."""
     failed = batches.get(BatchState.FAILED, 0)
     if failed < FAILED_BATCHES_LIMIT or failed <= batches.get(BatchState.DONE, 0):
