@@ -78,9 +78,8 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ValueError(
-            f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {error}"
-        ) from error
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise ValueError(f"{path} is not valid {kind}: {error}") from error
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping (name, space, evaluator, budget, ...)")
     return data

@@ -6,12 +6,14 @@ API does is all that is measured. The last test runs the real controller with th
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ import pytest
 from sqlalchemy import Engine
 
 from service.app import create_app
+from service.exceptions import DatabaseNotAtHeadError
 from service.settings import Settings
 from service.store import (
     ArchitectureInput,
@@ -832,3 +835,15 @@ def test_a_search_runs_to_its_budget_with_the_controller(make_api: Callable[...,
     }
     assert {"search.started", "batch.proposed", "batch.leased", "batch.reported"} <= kinds
     assert "search.completed" in kinds
+
+
+def test_the_app_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    app = create_app(_settings(f"sqlite:///{tmp_path / 'empty.db'}"), run_controller=False)
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pytest.fail("the app started on a database without the schema")
+
+    with pytest.raises(DatabaseNotAtHeadError, match="Run `bonas db upgrade`"):
+        asyncio.run(start())
+    assert app.state.engine is None

@@ -189,3 +189,10 @@ def test_token_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
         cli, ["token", "create", "--role", "user", "--name", "x", "--database-url", url]
     )
     assert result.exit_code == 1 and "bonas db upgrade" in result.stderr
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = CliRunner().invoke(cli, ["serve", "--database-url", url, "--port", "1"])
+    assert result.exit_code == 1
+    assert "has no bonas schema" in result.stderr and "bonas db upgrade" in result.stderr
