@@ -76,10 +76,8 @@ def list_searches(
     offset: Offset = 0,
 ) -> Page[SearchOut]:
     """Searches, newest first: a user's own, or everyone's for an admin."""
-    if owner is not None and not principal.is_admin and owner != principal.owner:
-        owner = principal.owner  # a user asking for another owner simply sees their own
     if not principal.is_admin:
-        owner = principal.owner
+        owner = principal.owner  # a user asking for another owner simply sees their own
     now = utcnow()
     with session_scope(engine, read_only=True) as session:
         page = SearchRepository(session).list(
