@@ -385,7 +385,9 @@ function renderDetailHead() {
   const started = search.started_at ? `started ${clock(search.started_at)}` : `created ${clock(search.created_at)}`;
   $("detail-subtitle").textContent =
     `search #${search.id} · ${search.owner} · ${search.space} · ${search.evaluator} evaluator · batches of ${search.batch_size} · ${started}`;
-  const stat = (label, value, extra) => [el("dt", {}, label), el("dd", {}, value, extra ? el("span", { class: "small muted" }, extra) : null)];
+  const stat = (label, value, extra) => [
+    el("div", { class: "stat" }, el("dt", {}, label), el("dd", {}, value, extra ? el("span", { class: "small muted" }, extra) : null)),
+  ];
   const budget = search.budget_evaluations ? count(search.budget_evaluations) : "–";
   replace(
     $("detail-stats"),
@@ -395,7 +397,8 @@ function renderDetailHead() {
     ...stat("Budget used", percent(search.fraction_used)),
     ...stat(`Best ${metricLabel(search.objective)}`, formatObjective(search.best, search.objective)),
   );
-  renderNotices($("search-notices"), search.notices);
+  const shown = new Set((state.summary?.notices ?? []).map((n) => n.code));
+  renderNotices($("search-notices"), search.notices.filter((n) => !shown.has(n.code)));
 }
 
 function formatObjective(value, metric) {
@@ -436,6 +439,14 @@ function renderProgress() {
     return;
   }
   const baseline = state.panels.baseline?.search_id === data.search_id ? state.panels.baseline : null;
+  if (!data.points.index.length) {
+    replace(container, el("div", { class: "chart-empty" }, data.evaluations
+      ? "No evaluation has produced a value yet (every member so far failed)."
+      : "Waiting for the first results: points appear here as workers report batches."));
+    replace($("legend-progress"));
+    $("progress-note").textContent = `${count(data.evaluations)} evaluations`;
+    return;
+  }
   const pct = looksLikePercent(data.objective, data.points.value);
   const unit = pct ? " (%)" : "";
   const fmt = (v) => num(v, 4) + (pct ? "%" : "");
