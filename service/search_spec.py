@@ -42,7 +42,6 @@ from surrogate.baselines import (
 )
 from surrogate.exceptions import SurrogateError
 from surrogate.proposer import BonasOptions, BonasStrategy
-from surrogate.samplers.mixture import SAMPLER_FACTORIES, mixture_from_spec
 from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, space_from_spec
 from surrogate.strategy import Strategy
 from workers.protocol import (
@@ -230,7 +229,9 @@ class StrategyConfig(_Spec):
             ``random``, ``evolution`` (regularized evolution), ``local`` (local search).
         acquisition: BONAS only: ``ucb``, ``logei``, ``lognei`` or ``ts`` (Thompson sampling).
         samplers: BONAS only: the candidate pool's samplers and their weights, e.g.
-            ``{"uniform": 1, "mutation": {"weight": 2, "top_m": 5}}`` (default: uniform).
+            ``{"uniform": 1, "mutation": {"weight": 2, "options": {"top_m": 5}}}`` (default:
+            a uniform pool). Names: uniform, mutation, categorical, additive, ard,
+            mc_dropout, balenas (see `surrogate.proposer.BonasOptions.samplers`).
         options: Options of the strategy: `surrogate.proposer.BonasOptions` fields for BONAS
             (``n_init``, ``pool_size``, ``max_batch_distance``, ``fit``...), the options of
             the baselines otherwise.
@@ -250,16 +251,11 @@ class StrategyConfig(_Spec):
                 raise ValueError(
                     f"{' and '.join(given)} only {verb} to the 'bonas' strategy, not {self.name!r}"
                 )
-        if self.samplers is not None:
-            unknown = sorted(set(self.samplers) - set(SAMPLER_FACTORIES))
-            if unknown:
-                raise ValueError(
-                    f"unknown samplers {unknown}; known: {', '.join(sorted(SAMPLER_FACTORIES))}"
-                )
-            if not self.samplers:
-                raise ValueError("samplers, when given, must name at least one sampler")
-        if "acquisition" in self.options and self.acquisition is not None:
-            raise ValueError("give the acquisition either as `acquisition` or in options")
+        if self.samplers is not None and not self.samplers:
+            raise ValueError("samplers, when given, must name at least one sampler")
+        for field_name in ("acquisition", "samplers"):
+            if field_name in self.options and getattr(self, field_name) is not None:
+                raise ValueError(f"give {field_name} either as `{field_name}` or in options")
         return self
 
 
@@ -377,11 +373,11 @@ def build_strategy(spec: SearchSpec, space: SearchSpace[Any]) -> Strategy[Any]:
             return LocalSearch(space, LocalSearchOptions(**options))
         if config.acquisition is not None:
             options["acquisition"] = AcquisitionOptions(name=config.acquisition)
-        bonas_options = BonasOptions(**options)
-        sampler = None if config.samplers is None else mixture_from_spec(space, config.samplers)
+        if config.samplers is not None:
+            options["samplers"] = dict(config.samplers)
+        return BonasStrategy(space, BonasOptions(**options))
     except (TypeError, ValueError) as error:
         raise ValueError(f"bad strategy options for {config.name!r}: {error}") from error
-    return BonasStrategy(space, bonas_options, sampler)
 
 
 def build_evaluator_spec(

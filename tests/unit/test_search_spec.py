@@ -67,7 +67,12 @@ def test_defaults_and_round_trip_through_the_store() -> None:
         ({"space": CELL, "batch_size": 9}, "exceeds the space's size (8)"),
         ({"strategy": {"name": "annealing"}}, "'bonas', 'random', 'evolution' or 'local'"),
         ({"strategy": {"name": "random", "acquisition": "ucb"}}, "only applies to the 'bonas'"),
-        ({"strategy": {"samplers": {"magic": 1}}}, "unknown samplers ['magic']"),
+        ({"strategy": {"samplers": {"magic": 1}}}, "unknown sampler 'magic'"),
+        ({"strategy": {"samplers": {}}}, "must name at least one sampler"),
+        (
+            {"strategy": {"samplers": {"uniform": 1}, "options": {"samplers": {"uniform": 1}}}},
+            "give samplers either as `samplers` or in options",
+        ),
         ({"strategy": {"acquisition": "pi"}}, "strategy.acquisition"),
         ({"strategy": {"options": {"n_inti": 3}}}, "unexpected keyword argument 'n_inti'"),
         ({"strategy": {"name": "evolution", "options": {"population_size": 0}}}, "population"),
@@ -97,7 +102,7 @@ def test_builders_make_the_named_strategy() -> None:
         spec(
             strategy={
                 "acquisition": "ts",
-                "samplers": {"uniform": 1, "mutation": {"weight": 2, "top_m": 3}},
+                "samplers": {"uniform": 1, "mutation": {"weight": 2, "options": {"top_m": 3}}},
                 "options": {"n_init": 4, "pool_size": 50},
             }
         )
