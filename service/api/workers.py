@@ -283,7 +283,12 @@ def release(
         batch = batches.get(batch_id)
         try:
             released = batches.release(
-                batch_id, body.lease_token, body.attempt, now=now, reason=detail
+                batch_id,
+                body.lease_token,
+                body.attempt,
+                now=now,
+                reason=detail,
+                graceful=body.reason is ReleaseReason.SHUTDOWN,
             )
         except LeaseRejectedError as refused:
             if refused.reason == LeaseRejection.CANCELLED:

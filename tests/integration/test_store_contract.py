@@ -589,6 +589,25 @@ def test_release_and_fail(running: tuple[Engine, int]) -> None:
         BatchRepository(s).release(batch_id, again.token, 2, now=T0, reason="x")
 
 
+def test_graceful_release_does_not_use_up_an_attempt(running: tuple[Engine, int]) -> None:
+    engine, search_id = running
+    batch_id = _batch(engine, search_id, _archs(engine, search_id, 1), max_attempts=1)
+    worker = _worker(engine)
+    for attempt in (1, 2, 3):  # a worker restarted three times: the batch stays queued
+        lease = _lease(engine, worker)
+        assert lease is not None and lease.attempt == attempt
+        with session_scope(engine) as s:
+            released = BatchRepository(s).release(
+                batch_id, lease.token, attempt, now=T0, reason="shutdown", graceful=True
+            )
+        assert released.state == BatchState.QUEUED
+    lease = _lease(engine, worker)
+    assert lease is not None
+    with session_scope(engine) as s:  # an error release does count: the allowance is spent
+        failed = BatchRepository(s).release(batch_id, lease.token, 4, now=T0, reason="crash")
+    assert failed.state == BatchState.FAILED
+
+
 def test_cancel_tells_holders_to_stop(running: tuple[Engine, int]) -> None:
     engine, search_id = running
     _batch(engine, search_id, _archs(engine, search_id, 1))

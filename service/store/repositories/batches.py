@@ -314,9 +314,20 @@ class BatchRepository:
 
     @boundary
     def release(
-        self, batch_id: int, token: str, attempt: int, *, now: datetime, reason: str
+        self,
+        batch_id: int,
+        token: str,
+        attempt: int,
+        *,
+        now: datetime,
+        reason: str,
+        graceful: bool = False,
     ) -> BatchRecord:
         """Give a leased batch back: re-queued, or failed when it has no attempts left.
+
+        A `graceful` release (a worker shutting down, not an error) does not use up one of the
+        batch's attempts: the allowance grows by one, so preemptible or restarted workers never
+        fail a batch. Attempt numbers still grow, since they identify leases.
 
         Raises:
             NotFoundError: No such batch.
@@ -325,6 +336,8 @@ class BatchRepository:
         now = as_utc(now)
         row = self._live(batch_id, token, attempt, now)
         row.lease_expires_at = None
+        if graceful:
+            row.max_attempts += 1
         detail = f"released by worker {row.lease_worker_id} on attempt {row.attempts}: {reason}"
         self._requeue_or_fail(row, now, detail)
         self._touch_worker(row.lease_worker_id, now)
