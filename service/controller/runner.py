@@ -467,6 +467,8 @@ class SearchRunner:
                     snapshot.info.version,
                     error,
                 )
+                if hasattr(strategy, "version"):  # keep numbering in step with the store
+                    strategy.version = snapshot.info.version
         context = _Context(spec, space, strategy, batch_fidelity(spec))
         self._contexts[search.id] = context
         return context

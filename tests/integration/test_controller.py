@@ -509,3 +509,28 @@ def test_the_event_loop_stays_responsive_while_the_surrogate_refits(engine: Engi
     # hand-overs (and a loaded host's scheduling) delay it, by a fraction of a second.
     limit = min(took / 4, 1.5)
     assert worst_gap < limit, f"the loop stalled {worst_gap:.2f} s in a {took:.2f} s round"
+
+
+def test_an_unreadable_snapshot_is_refitted_and_versions_stay_in_step(engine: Engine) -> None:
+    clock = FakeClock()
+    search = create_search(engine, clock, batch_size=6)
+    worker = register_worker(engine, clock)
+    controller = make_controller(engine, clock)
+    controller.step(search.id)
+    work_one(engine, clock, worker)
+    controller.step(search.id)  # snapshot v1
+    with session_scope(engine) as session:  # v2 is garbage (say, written by a broken release)
+        SurrogateSnapshotRepository(session).add(
+            search.id, model_state=b"not a state", fit_metrics={}, n_observations=6, now=clock()
+        )
+    work_one(engine, clock, worker)
+
+    (batch_id,) = make_controller(engine, clock).step(search.id).batch_ids
+
+    with session_scope(engine, read_only=True) as session:
+        latest = SurrogateSnapshotRepository(session).latest(search.id)
+        views = ArchitectureRepository(session).views(
+            BatchRepository(session).get(batch_id).member_ids
+        )
+    assert latest is not None and latest.info.version == 3
+    assert {v.architecture.proposal.surrogate_version for v in views} == {3}
