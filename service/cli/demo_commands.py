@@ -43,7 +43,7 @@ HELP = "\n\n".join(
         "Starts the service on SQLite under ./bonas-data (a fresh database file each run unless "
         "--keep), one local worker process, and a BONAS search of NB201 cells on scikit-learn's "
         "digits with weight-sharing training: 64 evaluations in batches of 8 (20 epochs per "
-        "batch, two batches in flight). On a busy 2-core CPU it took about 3 minutes; a "
+        "batch, two batches in flight). On a 2-core CPU it takes 1 to 3 minutes; a "
         "7-minute wall-time budget guarantees that it ends well under 10. It prints the best "
         "cell (its NB201 string), its validation accuracy and the dashboard URL.",
         "With --table PATH the search looks cells up in a NAS-Bench-201 CSV instead (100 "

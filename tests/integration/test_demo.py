@@ -1,7 +1,7 @@
 """`bonas demo` as a user runs it: a subprocess that serves, starts a worker, searches and prints.
 
 Both documented examples run, shortened (fewer evaluations, one epoch per batch) so the test
-stays near a minute; the full default demo takes about 3 minutes on a busy 2-core machine.
+stays near a minute; the full default demo takes 1 to 3 minutes on a 2-core machine.
 """
 
 from __future__ import annotations
