@@ -515,21 +515,21 @@ function renderProgress() {
   }
   legend($("legend-progress"), entries);
   const notes = [`${count(data.evaluations)} evaluations`];
-  if (hidden) notes.push(`${count(hidden)} weaker results below the range`);
+  if (hidden) notes.push(`about ${count(hidden)} weaker results below the range`);
   if (data.thinned) notes.push(`showing ${count(p.index.length)} of ${count(data.drawable)} points (every new best and each stretch's extremes kept)`);
   if (baseline && !baseline.available && state.selected !== null) notes.push(`no random-search baseline: ${baseline.reason}`);
   $("progress-note").textContent = notes.join(" · ");
 }
 
-/** The vertical range of the progress chart: everything, or the upper part near the best. */
+/** The vertical range of the progress chart: everything, or the better three quarters of the
+ * results (quartiles over every result, from the server: the points sent over-represent extremes). */
 function progressRange(data, ys) {
   const values = data.points.value;
-  if (state.zoom === "all" || values.length < 8) return [extent(ys, 0.06), 0];
-  const sorted = [...values].sort((a, b) => a - b);
-  const cut = data.maximize ? sorted[Math.floor(sorted.length * 0.25)] : sorted[Math.ceil(sorted.length * 0.75) - 1];
-  const kept = ys.filter((v) => (data.maximize ? v >= cut : v <= cut));
-  const hidden = values.filter((v) => (data.maximize ? v < cut : v > cut)).length;
-  return [extent(kept, 0.08), hidden];
+  if (state.zoom === "all" || data.drawable < 8 || data.quartiles.length !== 3) return [extent(ys, 0.06), 0];
+  const cut = data.maximize ? data.quartiles[0] : data.quartiles[2];
+  const better = (v) => (data.maximize ? v >= cut : v <= cut);
+  const hidden = Math.round(data.drawable * 0.25);
+  return [extent(ys.filter(better), 0.08), values.some((v) => !better(v)) ? hidden : 0];
 }
 
 function setZoom(zoom) {
@@ -603,6 +603,7 @@ function renderSurrogate() {
     replace(chart);
     replace(tauChart, el("p", { class: "muted small" }, "No surrogate version has measured predictions yet."));
     replace($("legend-surrogate"));
+    replace($("legend-tau"));
     $("tau-note").textContent = "";
     empty.hidden = false;
     empty.textContent = data.versions.length
@@ -657,11 +658,18 @@ function renderSurrogate() {
       yFormat: (v) => num(v, 2),
       layers: [
         { type: "hline", y: 0, class: "ref-zero" },
-        { type: "line", xs: withTau.map((v) => v.version), ys: withTau.map((v) => v.tau), class: "line-tau" },
+        {
+          type: "line",
+          xs: withTau.map((v) => v.version),
+          ys: withTau.map((v) => v.tau),
+          class: withTau.length > 60 ? "line-tau thin" : "line-tau",
+        },
+        ...(withTau.length > 60 ? [rollingTau(withTau)] : []),
         {
           type: "points",
           xs: withTau.map((v) => v.version),
           ys: withTau.map((v) => v.tau),
+          radius: withTau.length > 60 ? 1.5 : 3,
           className: (i) => `pt-tau ${withTau[i].version === chosen ? "chosen" : ""}`,
           tip: (i) => {
             const v = withTau[i];
@@ -694,10 +702,35 @@ function renderSurrogate() {
   $("tau-note").textContent = latest
     ? `${data.versions.length} versions · latest v${latest.version}: τ = ${num(latest.tau, 3)}`
     : `${data.versions.length} versions`;
+  if (withTau.length > 60) {
+    legend($("legend-tau"), [
+      { label: "τ of each version", kind: "line", class: "line-tau" },
+      { label: `moving average over ${Math.max(5, Math.round(withTau.length / 25))} versions`, kind: "line", class: "line-tau-mean" },
+    ]);
+  } else {
+    replace($("legend-tau"));
+  }
   legend($("legend-surrogate"), [
     { label: `surrogate version (light v${vMin} → dark v${vMax})`, kind: "dot", class: "pt-version-key" },
     { label: "perfect prediction (y = x)", kind: "dash", class: "ref-diagonal" },
   ]);
+}
+
+/** A moving average of tau over versions (for long searches, where single versions are noisy). */
+function rollingTau(versions) {
+  const window = Math.max(5, Math.round(versions.length / 25));
+  const xs = [];
+  const ys = [];
+  let sum = 0;
+  for (let i = 0; i < versions.length; i += 1) {
+    sum += versions[i].tau;
+    if (i >= window) sum -= versions[i - window].tau;
+    if (i >= window - 1) {
+      xs.push(versions[i - Math.floor(window / 2)].version);
+      ys.push(sum / window);
+    }
+  }
+  return { type: "line", xs, ys, class: "line-tau-mean" };
 }
 
 function renderTradeoff() {

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeGuard
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from service.api.views import best_view, budget_out, counts_out, feasible, spec_of
@@ -277,7 +278,9 @@ def series_out(search: SearchRecord, spec: SearchSpec, data: SearchResults, cap:
     results = data.results
     steps = best_steps(results, maximize=spec.objective.maximize)
     kept = thin_indices(results, steps, cap)
-    drawable = sum(1 for r in results if r.objective is not None)
+    values = [r.objective for r in results if r.objective is not None]
+    drawable = len(values)
+    quartiles = [float(q) for q in np.quantile(values, [0.25, 0.5, 0.75])] if values else []
     return SeriesOut(
         search_id=search.id,
         objective=spec.objective.metric,
@@ -286,6 +289,7 @@ def series_out(search: SearchRecord, spec: SearchSpec, data: SearchResults, cap:
         drawable=drawable,
         thinned=len(kept) < drawable,
         budget_evaluations=search.budget_evaluations,
+        quartiles=quartiles,
         points=PointsOut(
             index=[i + 1 for i in kept],
             value=[_objective(results[i]) for i in kept],

@@ -154,6 +154,8 @@ class SeriesOut(ApiModel):
         drawable: Results with an objective.
         thinned: Whether ``points`` holds fewer than ``drawable`` points.
         budget_evaluations: The evaluation budget, if any (the x axis runs to it).
+        quartiles: The 25th, 50th and 75th percentiles of every drawable result (not only the
+            points sent, whose extremes are over-represented), for the page's zoom.
     """
 
     search_id: int
@@ -163,6 +165,7 @@ class SeriesOut(ApiModel):
     drawable: int
     thinned: bool
     budget_evaluations: int | None
+    quartiles: list[float]
     points: PointsOut
     steps: StepsOut
 

@@ -284,6 +284,7 @@ def test_series_steps_points_and_incremental_catch_up(deployment: Deployment) ->
             best = value
             steps.append((index, value))
     assert list(zip(second["steps"]["index"], second["steps"]["value"], strict=True)) == steps
+    assert second["quartiles"] == pytest.approx(list(np.quantile(values, [0.25, 0.5, 0.75])))
     thinned = deployment.get(f"{base(search_id)}/series", max_points=10)
     assert thinned["thinned"] is True and len(thinned["points"]["index"]) <= 10
     assert set(second["steps"]["index"]) <= set(thinned["points"]["index"])
