@@ -304,8 +304,12 @@ class DenseGraphConv(nn.Module):
 
     def forward(self, x: Tensor, adj: Tensor, gate: Tensor | None = None) -> Tensor:
         """Aggregate `gate * (x W)` (the gate, `(..., N, F_out)`, scales each source's message)."""
+        return self.propagate(x, normalize_adjacency(adj, self.aggregation), gate)
+
+    def propagate(self, x: Tensor, normalized_adj: Tensor, gate: Tensor | None = None) -> Tensor:
+        """`forward` with the adjacency already normalised (shared by the layers of a stack)."""
         messages = self.lin(x) if gate is None else self.lin(x) * gate
-        return torch.matmul(normalize_adjacency(adj, self.aggregation), messages) + self.bias
+        return torch.matmul(normalized_adj, messages) + self.bias
 
     def __repr__(self) -> str:
         return (
@@ -371,10 +375,9 @@ class GCNEncoder(nn.Module):
             if config.bidirectional
             else None
         )
-        self.gates = (
-            nn.ModuleList(nn.Linear(num_features, config.width) for _ in range(config.num_layers))
-            if config.gated
-            else None
+        # One linear map gives every layer's gates at once (`num_layers` blocks of `width`).
+        self.gates: nn.Linear | None = (
+            nn.Linear(num_features, config.width * config.num_layers) if config.gated else None
         )
         self.reset_parameters()
 
@@ -387,10 +390,8 @@ class GCNEncoder(nn.Module):
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()  # type: ignore[operator]
         if self.gates is not None:  # start half open, with no preference between labels
-            for gate in self.gates:
-                assert isinstance(gate, nn.Linear)
-                nn.init.zeros_(gate.weight)
-                nn.init.zeros_(gate.bias)
+            nn.init.zeros_(self.gates.weight)
+            nn.init.zeros_(self.gates.bias)
 
     def input_features(self, graphs: DenseGraphs) -> Tensor:
         if not self.config.positional:
@@ -409,10 +410,14 @@ class GCNEncoder(nn.Module):
                 posterior sample. Without masks, dropout acts only in training mode.
         """
         h = self.input_features(graphs)
+        forward = normalize_adjacency(graphs.adj, self.config.aggregation)
         backward = None if self.reverse is None else reverse_adjacency(graphs.adj)
+        gates = None if self.gates is None else torch.sigmoid(self.gates(graphs.x))
         for layer, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            gate = None if self.gates is None else torch.sigmoid(self.gates[layer](graphs.x))
-            out = conv(h, graphs.adj, gate)
+            width = self.config.width
+            gate = None if gates is None else gates[..., layer * width : (layer + 1) * width]
+            assert isinstance(conv, DenseGraphConv)
+            out = conv.propagate(h, forward, gate)
             if self.reverse is not None and backward is not None:
                 messages = self.reverse[layer](h)
                 out = out + torch.matmul(backward, messages if gate is None else messages * gate)
