@@ -143,6 +143,8 @@ def test_dashboard_follows_a_running_search(browser: Browser, deployment: Deploy
     ActionChains(driver).move_to_element(dot).perform()
     browser.wait_for(lambda: visible(browser, "tooltip"), "a tooltip on a point", timeout_s=10)
     assert "Evaluation #" in browser.text("#tooltip")
+    ActionChains(driver).move_to_element(driver.find_element("id", "detail-title")).perform()
+    browser.wait_for(lambda: not visible(browser, "tooltip"), "the tooltip to go", timeout_s=10)
 
     # The search completes; every chart has filled in.
     browser.wait_for(
