@@ -115,9 +115,17 @@ def demo(
     worker = _start_worker(base, worker_token, data_dir)
     try:
         search = _run_search(console, base, user_token, plan, worker, data_dir)
-        _print_result(console, base, search, plan, server.app)
+        _print_result(console, base, search, plan)
+        console.print(f"Dashboard token (user role): {user_token}", markup=False)
         if stay:
-            console.print("Serving until Ctrl-C.")
+            console.print("Serving the dashboard until Ctrl-C.")
+        else:
+            console.print(
+                "(The service stops now; run again with --keep --stay, or serve this database "
+                f"with `BONAS_DATABASE_URL={url} bonas serve`, to browse it.)",
+                markup=False,
+            )
+        if stay:
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     time.sleep(1)
@@ -381,7 +389,7 @@ def _status(search: SearchOut) -> str:
     return f"in flight {flight}  {shown}"
 
 
-def _print_result(console: Any, base: str, search: SearchOut, plan: DemoPlan, app: Any) -> None:
+def _print_result(console: Any, base: str, search: SearchOut, plan: DemoPlan) -> None:
     console.print(f"Search {search.id} {search.state.value}: {search.finished_reason or ''}")
     best = search.best
     if best is None or best.objective is None:
@@ -394,14 +402,7 @@ def _print_result(console: Any, base: str, search: SearchOut, plan: DemoPlan, ap
         metrics = best.evaluations[-1].metrics if best.evaluations else {}
         if plan.report_column in metrics:
             console.print(f"{plan.report_column}: {float(metrics[plan.report_column]):.2f}")
-    console.print(f"Dashboard: {_dashboard_url(base, app, search.id)}")
-
-
-def _dashboard_url(base: str, app: Any, search_id: int) -> str:
-    paths = {getattr(route, "path", "") for route in getattr(app, "routes", [])}
-    if "/dashboard" in paths or "/dashboard/" in paths:
-        return f"{base}/dashboard/?search={search_id}"
-    return f"{base}/docs"
+    console.print(f"Dashboard: {base}/#search={search.id}")
 
 
 def _fail(message: str) -> int:
