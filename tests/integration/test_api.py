@@ -347,7 +347,7 @@ BAD_SPECS: list[tuple[dict[str, Any], str]] = [
     ({"space": "nb999"}, "space: unknown search space 'nb999'"),
     ({"evaluator": {"kind": "oracle"}}, "evaluator"),
     ({"batch_size": 50, "budget": {"evaluations": 10}}, "batch_size (50) exceeds"),
-    ({"strategy": {"name": "bonas", "samplers": {"psychic": 1}}}, "unknown samplers"),
+    ({"strategy": {"name": "bonas", "samplers": {"psychic": 1}}}, "unknown sampler 'psychic'"),
     ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
     ({"budget": {}}, "a budget needs `evaluations`, `wall_seconds` or both"),
 ]
