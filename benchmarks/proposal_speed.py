@@ -56,10 +56,12 @@ def main() -> None:
     archs, values = table_data(CSV, space, OBJECTIVE)
     base = BonasOptions(pool_size=args.pool_size)
     options = dataclasses.replace(
-        base, acquisition=AcquisitionOptions(name=args.acquisition)  # type: ignore[arg-type]
+        base,
+        acquisition=AcquisitionOptions(name=args.acquisition),  # type: ignore[arg-type]
     )
-    print(f"acquisition {args.acquisition}, pool {args.pool_size}, k {args.k}, "
-          f"{args.threads} threads")
+    print(
+        f"acquisition {args.acquisition}, pool {args.pool_size}, k {args.k}, {args.threads} threads"
+    )
     header = f"{'n':>6} {'cold s':>8} {'warm s':>8} {'warm fit s':>10} {'pool+select s':>13}"
     print(header)
     for n in [int(c) for c in args.counts.split(",")]:
