@@ -54,9 +54,24 @@ logger = logging.getLogger(__name__)
 A = TypeVar("A")
 
 DEFAULT_FIT = FitOptions(
-    gcn=GCNConfig(num_layers=4, width=64, positional=True),
+    gcn=GCNConfig(num_layers=3, width=32, positional=True, gated=True),
+    target="rank",
+    epochs=100,
+    warm_epochs=10,
+    min_steps=2000,
+    batch_size=32,
+    lr=0.01,
+    lr_schedule="cosine",
+    weight_decay=1e-3,
 )
-"""Surrogate defaults of the proposer (chosen on NAS-Bench-201; see docs/benchmarks.md)."""
+"""The proposer's surrogate, tuned on NAS-Bench-201 CIFAR-10 (`bonas bench predictor`, `bonas
+bench search`); `FitOptions()` keeps BONAS's published settings for comparison.
+
+Against BONAS's settings (4 x 64 GCN, Adam 1e-3, batch 128, 100 epochs), a smaller GCN with
+positional and gated inputs, trained for at least 2,000 steps of 32 with a cosine-decayed
+learning rate of 0.01 and weight decay, on copula-transformed targets, ranks held-out cells
+better with few observations, and found the best NB201 cell in fewer queries.
+"""
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,7 @@ class BonasOptions:
     cold_refit_every: int = 10
     max_batch_distance: int | None = None
     distance_to: Literal["all", "first"] = "first"
-    related_walks: int = 1000
+    related_walks: int = 300
     enumerate_limit: int = 200_000
     samplers: dict[str, Any] | None = None
 

@@ -127,7 +127,7 @@ class RowCache:
             multipliers.append(size)
             size *= max(int(cardinality), 1)
         self.exact = size < 2**62
-        self.radix = torch.tensor(multipliers[::-1], dtype=torch.int64)
+        self.radix = torch.tensor(multipliers[::-1] if self.exact else [], dtype=torch.int64)
         self.keys = torch.zeros(0, dtype=torch.int64)  # sorted
         self.slots = torch.zeros(0, dtype=torch.int64)  # table row of each key
         self.table: Tensor | None = None

@@ -40,6 +40,9 @@ Surrogate = BlrSurrogate | EnsembleSurrogate
 class FitOptions:
     """How to fit a surrogate.
 
+    The defaults are BONAS's published settings (with the copula target); the proposer's tuned
+    defaults are `surrogate.proposer.DEFAULT_FIT`.
+
     Attributes:
         model: `"blr"` (GCN + Bayesian linear regression, BONAS's default) or `"ensemble"`.
         gcn: Encoder shape.

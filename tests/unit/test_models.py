@@ -191,3 +191,25 @@ def test_min_steps_trains_small_data_longer() -> None:
     assert report.epochs == 12 and report.steps == 12
     _, warm = fit_surrogate(SPACE, archs, y, options, previous=model)
     assert warm.warm_started and warm.epochs == 6  # its share: 12 * 2 / 4
+
+
+@pytest.mark.parametrize("cardinalities", [(5,) * 6, (8,) * 40])  # exact keys; tuple fallback
+def test_row_cache_computes_each_row_once(cardinalities: tuple[int, ...]) -> None:
+    from surrogate.models.blr import RowCache
+
+    cache = RowCache(cardinalities)
+    assert cache.exact == (len(cardinalities) == 6)
+    calls: list[int] = []
+
+    def compute(rows: torch.Tensor) -> torch.Tensor:
+        calls.append(rows.shape[0])
+        return rows.sum(-1, keepdim=True).double()
+
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(0, 5, (50, len(cardinalities)), generator=g)
+    rows = torch.cat([rows, rows[:10]])  # repeats within one call
+    first = cache.lookup(rows, compute)
+    assert torch.equal(first, rows.sum(-1, keepdim=True).double())
+    assert calls == [50]
+    again = cache.lookup(rows[[3, 1, 3]], compute)
+    assert calls == [50] and torch.equal(again, first[[3, 1, 3]])
