@@ -20,9 +20,7 @@ of the same shape with random values is written to the work directory.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -51,8 +49,6 @@ from service.store import (  # noqa: E402
     EventRepository,
     ProposalInfo,
     Role,
-    SearchRepository,
-    SearchState,
     SurrogateSnapshotRepository,
     TokenRepository,
     WorkerRepository,
@@ -63,26 +59,12 @@ from service.store import (  # noqa: E402
 from service.store.migrate import upgrade  # noqa: E402
 from surrogate.spaces import get_space  # noqa: E402
 from surrogate.tables import MetricTable  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
+from tests.support.store import start_search  # noqa: E402
+from tests.support.tables import OBJECTIVE, REPORTED, nb201_csv  # noqa: E402
 
-SHARED_TABLE = REPO.parent / "shared" / "data" / "nasbench201" / "nb201_cifar10.csv"
-OBJECTIVE = "cifar10valid_val_200ep_1seed"
-REPORTED = ("cifar10_test_200ep", "params_M_cifar10", "flops_M_cifar10")
 BATCH = 10
 INITIAL_BATCHES = 10
-
-
-def random_table(path: Path, seed: int = 0) -> Path:
-    """An NB201-shaped CSV with random values for every cell."""
-    space = get_space("nb201")
-    rng = np.random.default_rng(seed)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["arch_str", OBJECTIVE, *REPORTED])
-        for arch in space.enumerate():
-            value = float(rng.uniform(10, 92))
-            params = float(rng.uniform(0.07, 1.5))
-            writer.writerow([space.to_json(arch)["cell"], value, value + 1, params, params * 140])
-    return path
 
 
 class LoadSearch:
@@ -117,15 +99,7 @@ class LoadSearch:
         self.engine = make_engine(url)
         now = utcnow()
         with session_scope(self.engine) as session:
-            search = SearchRepository(session).create(
-                name=spec.name,
-                owner="alice",
-                spec=spec.stored(),
-                space_spec=spec.space_description(),
-                now=now,
-                budget_evaluations=evaluations,
-            )
-            SearchRepository(session).transition(search.id, SearchState.RUNNING, now=now)
+            search_id = start_search(session, spec, now)
             self.workers = [
                 WorkerRepository(session)
                 .register(
@@ -141,7 +115,7 @@ class LoadSearch:
                 for i in range(4)
             ]
             _, self.token = TokenRepository(session).create(role=Role.USER, owner="alice", now=now)
-        self.search_id = search.id
+        self.search_id = search_id
 
     def add_batch(self, stage: str = "reported") -> None:
         """Propose a batch (with a new surrogate version after the initial ones); then lease
@@ -248,12 +222,6 @@ def _proposal(version: int | None, truth: float, rng: np.random.Generator) -> Pr
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def time_refresh(base: str, search: LoadSearch, repeats: int) -> dict[str, Any]:
     """Time what the page does after each reported batch: its panels fetched in parallel."""
     prefix = f"/api/v1/dashboard/searches/{search.search_id}"
@@ -341,7 +309,7 @@ def main() -> None:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bonas-dashboard-load-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    table = SHARED_TABLE if SHARED_TABLE.is_file() else random_table(workdir / "nb201.csv")
+    table = nb201_csv(workdir)
     url = f"sqlite:///{workdir / 'bonas.db'}"
     upgrade(url)
     started = time.perf_counter()

@@ -12,13 +12,9 @@ over HTTP. Screenshots go to ``artifacts/browser/`` (ignored by git; CI keeps th
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,17 +23,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
-from surrogate.spaces import get_space
+from tests.support.processes import (
+    BONAS_CLI,
+    bonas_env,
+    free_port,
+    log_tails,
+    spawn,
+    submit_search,
+    wait_until_healthy,
+    worker_args,
+)
+from tests.support.processes import stop as stop_processes
+from tests.support.tables import nb201_csv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
-SHARED_NB201 = REPO_ROOT.parent / "shared" / "data" / "nasbench201" / "nb201_cifar10.csv"
-OBJECTIVE = "cifar10valid_val_200ep_1seed"
-REPORTED = ("cifar10_test_200ep", "params_M_cifar10", "flops_M_cifar10")
-BONAS_CLI = [sys.executable, "-c", "from service.cli.main import main; main()"]
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 DRIVER_CANDIDATES = ("/usr/bin/chromedriver",)
 CHROME_FLAGS = (
@@ -157,30 +159,6 @@ def browser() -> Iterator[Browser]:
 # --- the deployment ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def nb201_table(directory: Path) -> Path:
-    """The shared NB201 CSV, or one of the same shape (random values, every cell) written here."""
-    if SHARED_NB201.is_file():
-        return SHARED_NB201
-    space = get_space("nb201")
-    rng = np.random.default_rng(0)
-    path = directory / "nb201_random.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["arch_str", OBJECTIVE, *REPORTED])
-        for arch in space.enumerate():
-            value = float(rng.uniform(10, 92))
-            params = float(rng.uniform(0.07, 1.5))
-            row = [value, value + 1, params, params * 140]
-            writer.writerow([space.to_json(arch)["cell"], *(f"{v:.4f}" for v in row)])
-    return path
-
-
 @dataclass
 class Deployment:
     """``bonas serve`` and ``bonas worker`` processes on one SQLite file, with tokens."""
@@ -201,7 +179,7 @@ class Deployment:
         return f"sqlite:///{self.workdir / 'bonas.db'}"
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "BONAS_DATABASE_URL": self.database_url, **extra}
+        return bonas_env(BONAS_DATABASE_URL=self.database_url, **extra)
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
@@ -228,58 +206,20 @@ class Deployment:
             BONAS_LEASE_SECONDS="30",
             BONAS_WORKER_STALE_SECONDS="20",
         )
-        with (self.workdir / "service.log").open("wb") as log:  # the child keeps its copy
-            self.service = subprocess.Popen(
-                [*BONAS_CLI, "serve", "--log-level", "warning"],
-                env=env,
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.service.poll() is not None:
-                raise AssertionError(f"bonas serve exited:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"bonas serve did not answer in time:\n{self.logs()}")
+        self.service = spawn(
+            ["serve", "--log-level", "warning"], env, self.workdir, self.workdir / "service.log"
+        )
+        wait_until_healthy(self.service, self.url, self.logs, timeout_s)
 
     def start_worker(self, name: str) -> None:
         env = self.env(BONAS_WORKER_TOKEN=self.tokens["worker"])
-        command = [
-            *BONAS_CLI,
-            "worker",
-            "--server",
-            self.url,
-            "--device",
-            "cpu",
-            "--name",
-            name,
-            "--scratch",
-            str(self.workdir / "scratch"),
-            "--data-root",
-            str(self.workdir),
-        ]
-        with (self.workdir / f"{name}.log").open("wb") as log:
-            self.workers.append(
-                subprocess.Popen(
-                    command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
-                )
-            )
+        args = worker_args(
+            self.url, name, self.workdir / "scratch", "--data-root", str(self.workdir)
+        )
+        self.workers.append(spawn(args, env, self.workdir, self.workdir / f"{name}.log"))
 
     def submit(self, spec: dict[str, Any]) -> int:
-        answer = httpx.post(
-            f"{self.url}/api/v1/searches",
-            json=spec,
-            headers={"Authorization": f"Bearer {self.tokens['user']}"},
-            timeout=60,
-        )
-        assert answer.status_code == 201, answer.text
-        return int(answer.json()["id"])
+        return submit_search(self.url, self.tokens["user"], spec, timeout_s=60)
 
     def search(self, search_id: int) -> dict[str, Any]:
         answer = httpx.get(
@@ -291,31 +231,17 @@ class Deployment:
         return dict(answer.json())
 
     def stop(self) -> None:
-        processes = [*self.workers, self.service]
-        for process in processes:
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            if process is None:
-                continue
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes([*self.workers, self.service])
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in sorted(self.workdir.glob("*.log"))
-        )
+        return log_tails(self.workdir)
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """A migrated SQLite store, a running service (no worker yet) and user/worker tokens."""
     workdir = tmp_path_factory.mktemp("dashboard")
-    deployed = Deployment(workdir, nb201_table(workdir))
+    deployed = Deployment(workdir, nb201_csv(workdir))
     deployed.cli("db", "upgrade")
     deployed.tokens = {
         "user": deployed.create_token("user", "alice"),

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import OBJECTIVE, REPORTED, Browser, Deployment
+from tests.browser.conftest import Browser, Deployment
+from tests.support.tables import OBJECTIVE, REPORTED
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,6 @@ stopped and started again on the same port with its state intact, to play a cont
 from __future__ import annotations
 
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from tests.support.processes import free_port
 from workers.protocol import (
     HEARTBEAT_PATH,
     LEASE_PATH,
@@ -448,12 +448,6 @@ def _wall(seconds_from_now: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds_from_now)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ControllerServer:
     """Serves a `MinimalController` over HTTP from a background thread.
 
@@ -497,5 +491,4 @@ __all__ = [
     "EvaluatorKind",
     "MinimalController",
     "StoredResult",
-    "free_port",
 ]

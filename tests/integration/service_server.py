@@ -6,19 +6,13 @@ the worker client and the CLI, and answers from uvicorn's own threads, as in pro
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import uvicorn
 from fastapi import FastAPI
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import free_port
 
 
 class ServiceServer:

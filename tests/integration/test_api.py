@@ -40,6 +40,7 @@ from workers.protocol import (
     EvaluatorKind,
     HeartbeatRequest,
     HeartbeatStatus,
+    Lease,
     MemberReport,
     Progress,
     RegisterRequest,
@@ -197,6 +198,33 @@ def member_reports(keys: list[str], value: float = 0.5) -> tuple[MemberReport, .
             timings={"total": 0.01},
         )
         for i, key in enumerate(keys)
+    )
+
+
+def leased_batch(
+    api: Api, worker: ControllerClient, worker_id: str, sid: int, keys: list[str]
+) -> Lease:
+    """Queue `keys` as one batch of search `sid` and lease it as `worker_id`."""
+    api.queue_batch(sid, keys)
+    lease = worker.lease(worker_id).lease
+    assert lease is not None
+    return lease
+
+
+def evaluate_batch(
+    api: Api, worker: ControllerClient, worker_id: str, sid: int, keys: list[str]
+) -> None:
+    """Queue `keys` as one batch, lease it and report `member_reports(keys)` for it."""
+    lease = leased_batch(api, worker, worker_id, sid, keys)
+    worker.report(
+        worker_id,
+        lease.batch_id,
+        ReportRequest(
+            attempt=1,
+            lease_token=lease.lease_token,
+            report_id="r",
+            members=member_reports(keys),
+        ),
     )
 
 
@@ -481,19 +509,7 @@ def test_architectures_sorted_filtered_and_paginated(api: Api) -> None:
     sid = api.submit(api.alice)["id"]
     worker = api.worker_client()
     worker_id = register(worker)
-    api.queue_batch(sid, NB201_ARCHS[:3])
-    lease = worker.lease(worker_id).lease
-    assert lease is not None
-    worker.report(
-        worker_id,
-        lease.batch_id,
-        ReportRequest(
-            attempt=1,
-            lease_token=lease.lease_token,
-            report_id="r",
-            members=member_reports(NB201_ARCHS[:3]),
-        ),
-    )
+    evaluate_batch(api, worker, worker_id, sid, NB201_ARCHS[:3])
     api.queue_batch(sid, NB201_ARCHS[3:])
     path = f"/api/v1/searches/{sid}/architectures"
     best_first = api.alice.get(path, params={"sort": "objective", "descending": True}).json()
@@ -522,9 +538,7 @@ def test_report_on_an_expired_lease_is_refused_with_the_reason(
     sid = api.submit(api.alice)["id"]
     worker = api.worker_client()
     worker_id = register(worker)
-    api.queue_batch(sid, NB201_ARCHS[:2])
-    lease = worker.lease(worker_id).lease
-    assert lease is not None
+    lease = leased_batch(api, worker, worker_id, sid, NB201_ARCHS[:2])
     time.sleep(0.7)
     report = ReportRequest(
         attempt=1,
@@ -563,9 +577,7 @@ def test_heartbeat_answers_cancel_and_late_reports_are_refused(api: Api) -> None
     sid = api.submit(api.alice)["id"]
     worker = api.worker_client()
     worker_id = register(worker)
-    api.queue_batch(sid, NB201_ARCHS[:2])
-    lease = worker.lease(worker_id).lease
-    assert lease is not None
+    lease = leased_batch(api, worker, worker_id, sid, NB201_ARCHS[:2])
     api.alice.post(f"/api/v1/searches/{sid}/cancel")
     beat = worker.heartbeat(
         worker_id, lease.batch_id, HeartbeatRequest(attempt=1, lease_token=lease.lease_token)
@@ -591,9 +603,7 @@ def test_release_requeues_and_the_next_lease_is_a_new_attempt(api: Api) -> None:
     sid = api.submit(api.alice)["id"]
     worker = api.worker_client()
     worker_id = register(worker)
-    api.queue_batch(sid, NB201_ARCHS[:2])
-    lease = worker.lease(worker_id).lease
-    assert lease is not None
+    lease = leased_batch(api, worker, worker_id, sid, NB201_ARCHS[:2])
     released = worker.release(
         worker_id,
         lease.batch_id,
@@ -665,9 +675,7 @@ def test_report_with_wrong_members_or_fidelity_is_refused(api: Api) -> None:
     sid = api.submit(api.alice)["id"]
     worker = api.worker_client()
     worker_id = register(worker)
-    api.queue_batch(sid, NB201_ARCHS[:2])
-    lease = worker.lease(worker_id).lease
-    assert lease is not None
+    lease = leased_batch(api, worker, worker_id, sid, NB201_ARCHS[:2])
     path = f"/api/v1/workers/{worker_id}/batches/{lease.batch_id}/report"
 
     def send(members: tuple[MemberReport, ...]) -> httpx.Response:
@@ -731,19 +739,7 @@ def test_export_best_as_genotype_and_module(api: Api) -> None:
     assert api.alice.get(f"/api/v1/searches/{sid}/best").status_code == 404
     worker = api.worker_client()
     worker_id = register(worker)
-    api.queue_batch(sid, NB201_ARCHS[:2])
-    lease = worker.lease(worker_id).lease
-    assert lease is not None
-    worker.report(
-        worker_id,
-        lease.batch_id,
-        ReportRequest(
-            attempt=1,
-            lease_token=lease.lease_token,
-            report_id="r",
-            members=member_reports(NB201_ARCHS[:2]),
-        ),
-    )
+    evaluate_batch(api, worker, worker_id, sid, NB201_ARCHS[:2])
     genotype = api.alice.get(f"/api/v1/searches/{sid}/best/export")
     assert genotype.status_code == 200
     assert "attachment" in genotype.headers["content-disposition"]
@@ -768,19 +764,7 @@ def test_export_torchscript_runs_without_bonas_code(api: Api) -> None:
     sid = api.submit(api.alice)["id"]
     worker = api.worker_client()
     worker_id = register(worker)
-    api.queue_batch(sid, NB201_ARCHS[:1])
-    lease = worker.lease(worker_id).lease
-    assert lease is not None
-    worker.report(
-        worker_id,
-        lease.batch_id,
-        ReportRequest(
-            attempt=1,
-            lease_token=lease.lease_token,
-            report_id="r",
-            members=member_reports(NB201_ARCHS[:1]),
-        ),
-    )
+    evaluate_batch(api, worker, worker_id, sid, NB201_ARCHS[:1])
     module = api.alice.get(
         f"/api/v1/searches/{sid}/best/export",
         params={"format": "torchscript", "channels": 4, "cells_per_stage": 1},

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import Engine
@@ -36,6 +36,7 @@ from service.store import (
     session_scope,
     utcnow,
 )
+from tests.support.store import create_search as store_search
 
 SMALL_SPACE = {"type": "cell", "name": "small", "num_nodes": 4, "ops": ["none", "skip", "conv"]}
 """729 architectures: big enough for a surrogate, small enough to enumerate at once."""
@@ -89,15 +90,7 @@ def score(arch: dict[str, Any]) -> float:
 def create_search(engine: Engine, clock: FakeClock, **overrides: Any) -> SearchRecord:
     spec = SearchSpec.model_validate(spec_dict(**overrides))
     with session_scope(engine) as session:
-        return SearchRepository(session).create(
-            name=spec.name,
-            owner="alice",
-            spec=spec.stored(),
-            space_spec=spec.space_description(),
-            budget_evaluations=spec.budget.evaluations,
-            budget_wall_seconds=spec.budget.wall_seconds,
-            now=clock(),
-        )
+        return store_search(session, spec, clock())
 
 
 def make_controller(engine: Engine, clock: FakeClock, max_attempts: int = 3) -> Controller:
@@ -135,6 +128,26 @@ def work_one(engine: Engine, clock: FakeClock, worker_id: int, metrics: bool = T
             lease.batch_id, lease.token, lease.attempt, results, now=clock()
         )
     return lease.batch_id
+
+
+class FirstBatchDone(NamedTuple):
+    """A search whose first batch the controller proposed and worker ``w1`` reported."""
+
+    clock: FakeClock
+    search: SearchRecord
+    controller: Controller
+    worker: int
+
+
+def first_batch_done(engine: Engine, **overrides: Any) -> FirstBatchDone:
+    """Create a search from `overrides`, step its controller once and have a worker report."""
+    clock = FakeClock()
+    search = create_search(engine, clock, **overrides)
+    controller = make_controller(engine, clock)
+    worker = register_worker(engine, clock)
+    controller.step(search.id)
+    work_one(engine, clock, worker)
+    return FirstBatchDone(clock, search, controller, worker)
 
 
 def event_kinds(engine: Engine, search_id: int) -> list[str]:
@@ -191,12 +204,7 @@ def test_initial_batches_fill_the_flight_and_a_second_step_adds_nothing(engine: 
 
 
 def test_refit_after_report_records_predictions_and_a_snapshot(engine: Engine) -> None:
-    clock = FakeClock()
-    search = create_search(engine, clock, batch_size=6)
-    controller = make_controller(engine, clock)
-    worker = register_worker(engine, clock)
-    controller.step(search.id)
-    work_one(engine, clock, worker)
+    clock, search, controller, worker = first_batch_done(engine, batch_size=6)
 
     result = controller.step(search.id)  # 6 observations = n_init: the surrogate is fitted
 
@@ -364,12 +372,7 @@ def test_failing_batches_fail_the_search(engine: Engine) -> None:
 
 
 def test_pause_resume_and_cancel_are_respected(engine: Engine) -> None:
-    clock = FakeClock()
-    search = create_search(engine, clock, strategy={"name": "random"})
-    controller = make_controller(engine, clock)
-    worker = register_worker(engine, clock)
-    controller.step(search.id)
-    work_one(engine, clock, worker)
+    clock, search, controller, _ = first_batch_done(engine, strategy={"name": "random"})
     with session_scope(engine) as session:
         SearchRepository(session).transition(search.id, SearchState.PAUSED, now=clock())
 
@@ -479,13 +482,11 @@ async def _until(probe: Any, timeout_s: float = 30.0) -> Any:
 
 
 def test_the_event_loop_stays_responsive_while_the_surrogate_refits(engine: Engine) -> None:
-    clock = FakeClock()
     slow_fit = {**FAST_BONAS, "pool_size": 400, "fit": {"epochs": 1200, "warm_epochs": 1200}}
-    search = create_search(engine, clock, batch_size=6, strategy={"options": slow_fit})
-    controller = make_controller(engine, clock)
-    worker = register_worker(engine, clock)
-    controller.step(search.id)
-    work_one(engine, clock, worker)  # the next round refits the surrogate: seconds of torch
+    # After one reported batch, the next round refits the surrogate: seconds of torch.
+    _, search, controller, _ = first_batch_done(
+        engine, batch_size=6, strategy={"options": slow_fit}
+    )
 
     async def scenario() -> tuple[float, float]:
         gaps: list[float] = []
@@ -512,12 +513,7 @@ def test_the_event_loop_stays_responsive_while_the_surrogate_refits(engine: Engi
 
 
 def test_an_unreadable_snapshot_is_refitted_and_versions_stay_in_step(engine: Engine) -> None:
-    clock = FakeClock()
-    search = create_search(engine, clock, batch_size=6)
-    worker = register_worker(engine, clock)
-    controller = make_controller(engine, clock)
-    controller.step(search.id)
-    work_one(engine, clock, worker)
+    clock, search, controller, worker = first_batch_done(engine, batch_size=6)
     controller.step(search.id)  # snapshot v1
     with session_scope(engine) as session:  # v2 is garbage (say, written by a broken release)
         SurrogateSnapshotRepository(session).add(

@@ -37,8 +37,6 @@ from service.store import (
     EventRepository,
     ProposalInfo,
     Role,
-    SearchRepository,
-    SearchState,
     TokenRepository,
     WorkerRepository,
     session_scope,
@@ -46,6 +44,7 @@ from service.store import (
 )
 from surrogate.spaces import get_space
 from tests.integration.service_server import ServiceServer
+from tests.support.store import start_search
 
 OBJECTIVE = "acc"
 SPACE = get_space("nb201")
@@ -98,15 +97,7 @@ class Deployment:
         )
         now = utcnow()
         with session_scope(self.engine) as session:
-            search = SearchRepository(session).create(
-                name=spec.name,
-                owner="alice",
-                spec=spec.stored(),
-                space_spec=spec.space_description(),
-                now=now,
-                budget_evaluations=budget,
-            )
-            SearchRepository(session).transition(search.id, SearchState.RUNNING, now=now)
+            search_id = start_search(session, spec, now)
             workers = WorkerRepository(session)
             self.worker_ids = [
                 workers.register(
@@ -116,8 +107,8 @@ class Deployment:
                 ).id
                 for name, device in (("gpu-a", "cuda:0"), ("gpu-b", "cuda:1"))
             ]
-        self.search_id = search.id
-        return search.id
+        self.search_id = search_id
+        return search_id
 
     def batch(
         self,

@@ -9,18 +9,17 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from service.cli.demo_commands import _prepare_database
 from service.store import SearchRepository, make_engine, session_scope
-from tests.integration.nb201_table import nb201_csv
+from tests.support.processes import BONAS_CLI
+from tests.support.tables import nb201_csv
 
 pytestmark = pytest.mark.slow
 
-BONAS_CLI = [sys.executable, "-c", "from service.cli.main import main; main()"]
 NB201_CELL = re.compile(r"^\|[a-z_0-9]+~0\|\+\|[a-z_0-9]+~0\|[a-z_0-9]+~1\|\+(\|[a-z_0-9]+~\d)+\|$")
 
 

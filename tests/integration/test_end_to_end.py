@@ -13,18 +13,14 @@ of a search (a restarted service resumes it and completes it with nothing lost o
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 
@@ -43,12 +39,21 @@ from service.store import (
 )
 from surrogate.spaces import get_space
 from surrogate.tables import MetricTable
-from tests.integration.nb201_table import OBJECTIVE, REPORT
-from tests.integration.nb201_table import nb201_csv as random_or_shared_nb201
+from tests.support.processes import (
+    bonas_env,
+    free_port,
+    log_tails,
+    spawn,
+    submit_search,
+    wait_until_healthy,
+    worker_args,
+)
+from tests.support.processes import stop as stop_processes
+from tests.support.tables import OBJECTIVE, REPORT
+from tests.support.tables import nb201_csv as random_or_shared_nb201
 
 pytestmark = pytest.mark.slow
 
-BONAS_CLI = [sys.executable, "-c", "from service.cli.main import main; main()"]
 FAST_BONAS = {
     "n_init": 10,
     "pool_size": 300,
@@ -89,12 +94,6 @@ def table_spec(path: Path, budget: int, **overrides: Any) -> dict[str, Any]:
 # --- processes ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Deployment:
     """A service process, its workers and tokens, on one database."""
@@ -123,53 +122,22 @@ class Deployment:
             engine.dispose()
 
     def start_service(self, timeout_s: float = 120.0) -> None:
-        env = {
-            **os.environ,
-            "BONAS_DATABASE_URL": self.url,
-            "BONAS_HOST": "127.0.0.1",
-            "BONAS_PORT": str(self.port),
-            "BONAS_LEASE_SECONDS": str(self.lease_seconds),
-            "BONAS_REAP_INTERVAL_S": "0.5",
-            "BONAS_MAX_ATTEMPTS": "3",
-        }
-        with (self.workdir / f"service-{time.monotonic_ns()}.log").open("wb") as log:
-            self.service = subprocess.Popen(
-                [*BONAS_CLI, "serve"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.service.poll() is not None:
-                raise AssertionError(f"bonas serve exited with {self.service.returncode}")
-            try:
-                if httpx.get(f"{self.base}/api/v1/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("bonas serve did not answer in time")
+        env = bonas_env(
+            BONAS_DATABASE_URL=self.url,
+            BONAS_HOST="127.0.0.1",
+            BONAS_PORT=str(self.port),
+            BONAS_LEASE_SECONDS=str(self.lease_seconds),
+            BONAS_REAP_INTERVAL_S="0.5",
+            BONAS_MAX_ATTEMPTS="3",
+        )
+        log = self.workdir / f"service-{time.monotonic_ns()}.log"
+        self.service = spawn(["serve"], env, self.workdir, log)
+        wait_until_healthy(self.service, self.base, self.logs, timeout_s)
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "BONAS_WORKER_TOKEN": self.worker_token}
-        command = [
-            *BONAS_CLI,
-            "worker",
-            "--server",
-            self.base,
-            "--device",
-            "cpu",
-            "--name",
-            name,
-            "--scratch",
-            str(self.workdir / "scratch"),
-        ]
-        with (self.workdir / f"{name}.log").open("wb") as log:
-            process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
-            )
+        env = bonas_env(BONAS_WORKER_TOKEN=self.worker_token)
+        args = worker_args(self.base, name, self.workdir / "scratch")
+        process = spawn(args, env, self.workdir, self.workdir / f"{name}.log")
         self.workers[name] = process
         return process
 
@@ -178,33 +146,13 @@ class Deployment:
         process.wait(30)
 
     def stop(self) -> None:
-        for process in [*self.workers.values(), self.service]:
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in [*self.workers.values(), self.service]:
-            if process is None:
-                continue
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes([*self.workers.values(), self.service])
 
     def submit(self, spec: dict[str, Any]) -> int:
-        answer = httpx.post(
-            f"{self.base}/api/v1/searches",
-            json=spec,
-            headers={"Authorization": f"Bearer {self.user_token}"},
-            timeout=30,
-        )
-        assert answer.status_code == 201, answer.text
-        return int(answer.json()["id"])
+        return submit_search(self.base, self.user_token, spec, timeout_s=30)
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in sorted(self.workdir.glob("*.log"))
-        )
+        return log_tails(self.workdir)
 
 
 @pytest.fixture
