@@ -65,7 +65,9 @@ def main() -> None:
     parser.add_argument("--train-sizes", default=None, help="Override every dataset's sizes.")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--test-size", type=int, default=5000)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (more oversubscribe a busy CPU)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench" / "predictor")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

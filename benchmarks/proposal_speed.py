@@ -45,7 +45,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--pool-size", type=int, default=10_000)
     parser.add_argument("--acquisition", default="ucb")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (more oversubscribe a busy CPU)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not CSV.is_file():
