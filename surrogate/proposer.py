@@ -134,47 +134,22 @@ class BonasOptions:
 def build_sampler(space: SearchSpace[A], spec: dict[str, Any]) -> Sampler[A]:
     """A `SamplerMixture` from `{name: weight}` or `{name: {"weight": w, "options": {...}}}`.
 
+    The samplers of `surrogate.samplers.mixture.SAMPLER_FACTORIES`, plus the two that need the
+    GCN surrogate (imported here, since the mixture module must not depend on the GCN).
+
     Raises:
         ValueError: An unknown sampler name, or options its options class rejects.
     """
-    from surrogate.samplers.additive import AdditiveOptions, AdditiveThompsonSampler
-    from surrogate.samplers.ard import ArdOptions, ArdPruner
     from surrogate.samplers.balenas import BalenasOptions, BalenasSampler
-    from surrogate.samplers.categorical import CategoricalOptions, CategoricalPosteriorSampler
     from surrogate.samplers.mc_dropout import McDropoutOptions, McDropoutSampler
-    from surrogate.samplers.mixture import SamplerMixture
-    from surrogate.samplers.mutation import MutationOptions, MutationSampler
-    from surrogate.samplers.uniform import UniformSampler
+    from surrogate.samplers.mixture import SAMPLER_FACTORIES, mixture_from_spec
 
-    factories: dict[str, tuple[Any, Any]] = {
-        "uniform": (UniformSampler, None),
-        "mutation": (MutationSampler, MutationOptions),
-        "categorical": (CategoricalPosteriorSampler, CategoricalOptions),
-        "additive": (AdditiveThompsonSampler, AdditiveOptions),
-        "ard": (ArdPruner, ArdOptions),
-        "mc_dropout": (McDropoutSampler, McDropoutOptions),
-        "balenas": (BalenasSampler, BalenasOptions),
+    factories = {
+        **SAMPLER_FACTORIES,
+        "mc_dropout": lambda space, o: McDropoutSampler(space, McDropoutOptions(**o)),
+        "balenas": lambda space, o: BalenasSampler(space, BalenasOptions(**o)),
     }
-    components: list[tuple[Sampler[A], float]] = []
-    for name, value in spec.items():
-        if name not in factories:
-            raise ValueError(f"unknown sampler {name!r}; accepted: {', '.join(factories)}")
-        weight, options = (
-            (value.get("weight", 1.0), value.get("options", {}))
-            if isinstance(value, dict)
-            else (value, {})
-        )
-        cls, options_cls = factories[name]
-        if options_cls is None:
-            if options:
-                raise ValueError(f"sampler {name!r} takes no options, got {options}")
-            components.append((cls(space), float(weight)))
-        else:
-            try:
-                components.append((cls(space, options_cls(**options)), float(weight)))
-            except TypeError as error:
-                raise ValueError(f"bad options for sampler {name!r}: {error}") from error
-    return SamplerMixture(space, components)
+    return mixture_from_spec(space, spec, factories)
 
 
 class BonasStrategy(Strategy[A]):
