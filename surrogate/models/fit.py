@@ -316,7 +316,22 @@ def _fit_blr_model(
         regressor = copy.deepcopy(previous.regressor)
     else:
         regressor = GCNRegressor(featurizer.num_features, featurizer.num_nodes, options.gcn)
-    stats = train_regressor(
+    stats = _train_with_options(regressor, graphs, z, weights, options, epochs)
+    Phi = design_matrix(embed_in_chunks(regressor.encoder, graphs), options.blr_intercept)
+    blr = fit_blr(Phi, z, intercept=options.blr_intercept, max_iter=options.blr_max_iter)
+    return BlrSurrogate(featurizer, regressor, blr, transform), stats
+
+
+def _train_with_options(
+    regressor: GCNRegressor,
+    graphs: DenseGraphs,
+    z: Tensor,
+    weights: Tensor,
+    options: FitOptions,
+    epochs: int,
+) -> tuple[int, int, float]:
+    """`train_regressor` with the optimiser settings of `options` (shared by both models)."""
+    return train_regressor(
         regressor,
         graphs,
         z,
@@ -329,9 +344,6 @@ def _fit_blr_model(
         rank_loss_weight=options.rank_loss_weight,
         cosine=options.lr_schedule == "cosine",
     )
-    Phi = design_matrix(embed_in_chunks(regressor.encoder, graphs), options.blr_intercept)
-    blr = fit_blr(Phi, z, intercept=options.blr_intercept, max_iter=options.blr_max_iter)
-    return BlrSurrogate(featurizer, regressor, blr, transform), stats
 
 
 def _fit_ensemble(
@@ -352,18 +364,8 @@ def _fit_ensemble(
             assert isinstance(member, GCNRegressor)
         else:
             member = GCNRegressor(featurizer.num_features, featurizer.num_nodes, options.gcn)
-        epochs_run, member_steps, loss = train_regressor(
-            member,
-            graphs,
-            z,
-            weights,
-            epochs=epochs,
-            batch_size=options.batch_size,
-            lr=options.lr,
-            weight_decay=options.weight_decay,
-            max_steps=options.max_steps,
-            rank_loss_weight=options.rank_loss_weight,
-            cosine=options.lr_schedule == "cosine",
+        epochs_run, member_steps, loss = _train_with_options(
+            member, graphs, z, weights, options, epochs
         )
         members.append(member)
         steps += member_steps
