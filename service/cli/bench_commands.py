@@ -8,6 +8,19 @@ from typing import Annotated, Any
 
 import typer
 
+# Options shared by the commands that read a benchmark table.
+CsvOption = Annotated[
+    Path, typer.Option("--csv", help="Benchmark table (CSV).", exists=True, dir_okay=False)
+]
+SpaceOption = Annotated[
+    str, typer.Option("--space", help="Built-in space name or declaration file.")
+]
+ArchColumnOption = Annotated[str, typer.Option("--arch-column", help="Architecture column.")]
+ArchFormatOption = Annotated[
+    str,
+    typer.Option("--arch-format", help="string, json, key or matrix_ops (see surrogate.tables)."),
+]
+
 app = typer.Typer(
     help="Benchmark search strategies and the surrogate offline, against benchmark tables.",
     no_args_is_help=True,
@@ -45,26 +58,15 @@ def _method_options(text: str | None) -> dict[str, dict[str, Any]]:
 
 @app.command()
 def search(
-    csv: Annotated[
-        Path, typer.Option("--csv", help="Benchmark table (CSV).", exists=True, dir_okay=False)
-    ],
+    csv: CsvOption,
     objective: Annotated[str, typer.Option("--objective", help="Column the search maximises.")],
     report: Annotated[
         str, typer.Option("--report", help="Column reported for the best-by-objective cell.")
     ],
     out: Annotated[Path, typer.Option("--out", help="Directory for runs.csv, summary and plot.")],
-    space: Annotated[
-        str, typer.Option("--space", help="Built-in space name or declaration file.")
-    ] = "nb201",
-    arch_column: Annotated[
-        str, typer.Option("--arch-column", help="Architecture column.")
-    ] = "arch_str",
-    arch_format: Annotated[
-        str,
-        typer.Option(
-            "--arch-format", help="string, json, key or matrix_ops (see surrogate.tables)."
-        ),
-    ] = "string",
+    space: SpaceOption = "nb201",
+    arch_column: ArchColumnOption = "arch_str",
+    arch_format: ArchFormatOption = "string",
     k: Annotated[int, typer.Option("--k", min=1, help="Batch size: proposals per round.")] = 10,
     budget: Annotated[int, typer.Option("--budget", min=1, help="Queries per run.")] = 300,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per method.")] = 30,
@@ -153,25 +155,14 @@ def search(
 
 @app.command()
 def predictor(
-    csv: Annotated[
-        Path, typer.Option("--csv", help="Benchmark table (CSV).", exists=True, dir_okay=False)
-    ],
+    csv: CsvOption,
     objective: Annotated[str, typer.Option("--objective", help="Column the surrogate predicts.")],
     out: Annotated[
         Path, typer.Option("--out", help="Directory for predictor_runs.csv, summary and plot.")
     ],
-    space: Annotated[
-        str, typer.Option("--space", help="Built-in space name or declaration file.")
-    ] = "nb201",
-    arch_column: Annotated[
-        str, typer.Option("--arch-column", help="Architecture column.")
-    ] = "arch_str",
-    arch_format: Annotated[
-        str,
-        typer.Option(
-            "--arch-format", help="string, json, key or matrix_ops (see surrogate.tables)."
-        ),
-    ] = "string",
+    space: SpaceOption = "nb201",
+    arch_column: ArchColumnOption = "arch_str",
+    arch_format: ArchFormatOption = "string",
     ops_column: Annotated[
         str, typer.Option("--ops-column", help="Op-list column (matrix_ops only).")
     ] = "ops",
