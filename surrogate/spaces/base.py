@@ -56,6 +56,51 @@ class ArchGraph:
         return len(self.node_labels)
 
 
+def live_nodes(graph: ArchGraph, zero_labels: frozenset[int]) -> tuple[bool, ...]:
+    """Which nodes of `graph` can affect its outputs.
+
+    A node labelled with a zero op passes nothing on, so it and its edges are dropped; then a
+    node stays live only if it lies on a path from an input (a node with no predecessors in
+    `graph`) to an output (a node with no successors). Inputs and outputs always stay. Dead
+    nodes change nothing the architecture computes, only how its graph looks: two cells that
+    differ only in dead ops are the same network, and a surrogate that sees their live nodes
+    alone is told so instead of having to learn it from a few observations.
+
+    Returns:
+        One flag per node, True when live.
+    """
+    n = graph.num_nodes
+    has_pred, has_succ = [False] * n, [False] * n
+    for source, target in graph.edges:
+        has_succ[source] = True
+        has_pred[target] = True
+    ends = [not has_pred[i] or not has_succ[i] for i in range(n)]
+    alive = [label not in zero_labels for label in graph.node_labels]
+    successors: list[list[int]] = [[] for _ in range(n)]
+    predecessors: list[list[int]] = [[] for _ in range(n)]
+    for source, target in graph.edges:
+        if alive[source] and alive[target]:
+            successors[source].append(target)
+            predecessors[target].append(source)
+    from_input = _reachable([i for i in range(n) if not has_pred[i]], successors)
+    to_output = _reachable([i for i in range(n) if not has_succ[i]], predecessors)
+    return tuple(ends[i] or (alive[i] and from_input[i] and to_output[i]) for i in range(n))
+
+
+def _reachable(starts: list[int], neighbours: list[list[int]]) -> list[bool]:
+    """Nodes reachable from `starts` (included) along `neighbours`."""
+    seen = [False] * len(neighbours)
+    stack = list(starts)
+    for node in starts:
+        seen[node] = True
+    while stack:
+        for nxt in neighbours[stack.pop()]:
+            if not seen[nxt]:
+                seen[nxt] = True
+                stack.append(nxt)
+    return seen
+
+
 class SearchSpace(ABC, Generic[A]):
     """A space of neural architectures.
 
@@ -85,6 +130,15 @@ class SearchSpace(ABC, Generic[A]):
     @abstractmethod
     def max_nodes(self) -> int:
         """Upper bound on `ArchGraph.num_nodes` over the space (for padding)."""
+
+    @property
+    def zero_labels(self) -> frozenset[int]:
+        """Indices into `node_vocabulary` of zero ops (a node that passes nothing on).
+
+        The surrogate's featurizer drops such nodes, and every node they cut off, from the
+        graph it encodes (`live_nodes`). None by default; spaces with a `none` op say so.
+        """
+        return frozenset()
 
     @abstractmethod
     def describe(self) -> dict[str, JSONValue]:

@@ -96,6 +96,11 @@ class CellSpace(SearchSpace[CellArch]):
     def max_nodes(self) -> int:
         return self.num_edges + 2
 
+    @property
+    def zero_labels(self) -> frozenset[int]:
+        vocabulary = self.node_vocabulary
+        return frozenset(i for i, label in enumerate(vocabulary) if i >= 2 and label in ZERO_OPS)
+
     def describe(self) -> dict[str, JSONValue]:
         return {
             "type": "cell",

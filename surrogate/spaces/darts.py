@@ -154,6 +154,12 @@ class DartsSpace(SearchSpace[DartsGenotype]):
     def max_nodes(self) -> int:
         return _GRAPH_NODES_PER_CELL * len(CELL_TYPES)
 
+    @property
+    def zero_labels(self) -> frozenset[int]:
+        return frozenset(
+            i for i, label in enumerate(self.node_vocabulary) if label.endswith(":none")
+        )
+
     def describe(self) -> dict[str, JSONValue]:
         return {"type": "darts"}
 

@@ -16,6 +16,7 @@ from surrogate.gcn import (
     GraphFeaturizer,
     normalize_adjacency,
 )
+from surrogate.spaces.base import live_nodes
 from surrogate.spaces import get_space
 from surrogate.spaces.nb101 import NasBench101Space
 
@@ -26,7 +27,7 @@ def nb201():  # type: ignore[no-untyped-def]
 
 
 def test_featurizer_builds_the_bonas_graph(nb201) -> None:  # type: ignore[no-untyped-def]
-    featurizer = GraphFeaturizer(nb201)
+    featurizer = GraphFeaturizer(nb201, prune_dead=False)
     arch = ("nor_conv_3x3", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none")
     graphs = featurizer.featurize([arch])
     N, F = nb201.max_nodes + 1, len(nb201.node_vocabulary) + 1
@@ -44,6 +45,56 @@ def test_featurizer_builds_the_bonas_graph(nb201) -> None:  # type: ignore[no-un
     assert torch.all(adj[-1] == 1)
     assert adj[:-1, -1].sum() == 0
     assert bool(graphs.mask.all())
+
+
+def test_featurizer_encodes_only_the_live_nodes(nb201) -> None:  # type: ignore[no-untyped-def]
+    # Codes follow the official string: 0->1, 0->2, 1->2, 0->3, 1->3, 2->3. Edges 0->2 and
+    # 2->3 are `none`, so node 2 is reached only by the skip 1->2 and feeds nothing: both dead.
+    arch = ("nor_conv_3x3", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none")
+    graph = nb201.to_graph(arch)
+    live = live_nodes(graph, nb201.zero_labels)
+    assert live == (True, True, False, False, True, True, False, True)
+    graphs = GraphFeaturizer(nb201).featurize([arch])
+    adj, x, mask = graphs.adj[0], graphs.x[0], graphs.mask[0]
+    dead = torch.tensor([not flag for flag in live] + [False])
+    assert x[dead].abs().sum() == 0 and adj[dead].abs().sum() == 0
+    assert adj[:, dead].abs().sum() == 0
+    assert torch.equal(mask, ~dead)
+    live_idx = torch.tensor(live).nonzero().reshape(-1)
+    assert torch.equal(x[live_idx].argmax(-1), torch.tensor(graph.node_labels)[live_idx])
+
+
+def test_cells_that_differ_only_in_dead_ops_look_the_same(nb201) -> None:  # type: ignore[no-untyped-def]
+    featurizer = GraphFeaturizer(nb201)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(300):
+        arch = nb201.sample(rng)
+        live = live_nodes(nb201.to_graph(arch), nb201.zero_labels)
+        dead_edges = [e for e in range(len(arch)) if not live[e + 1] and arch[e] != "none"]
+        if not dead_edges:
+            continue
+        other = list(arch)
+        for e in dead_edges:
+            other[e] = "nor_conv_3x3" if arch[e] != "nor_conv_3x3" else "avg_pool_3x3"
+        both = featurizer.featurize([arch, tuple(other)])
+        assert torch.equal(both.adj[0], both.adj[1]) and torch.equal(both.x[0], both.x[1])
+        checked += 1
+    assert checked > 20
+    # Every cell whose output cannot be reached is the same graph: input, output, nothing else.
+    cut = featurizer.featurize(
+        [("none",) * 6, ("nor_conv_3x3", "none", "skip_connect", "none", "none", "none")]
+    )
+    assert torch.equal(cut.adj[0], cut.adj[1]) and torch.equal(cut.x[0], cut.x[1])
+    assert int(cut.mask[0].sum()) == 3
+
+
+def test_zero_labels_name_the_none_ops() -> None:
+    for name in ("nb201", "darts"):
+        space = get_space(name)
+        labels = {space.node_vocabulary[i] for i in space.zero_labels}
+        assert labels and all(label.split(":")[-1] == "none" for label in labels)
+    assert NasBench101Space().zero_labels == frozenset()
 
 
 def test_featurizer_pads_smaller_graphs_and_caches_rows() -> None:
@@ -133,8 +184,29 @@ def test_dropout_masks_give_one_function_per_mask(nb201) -> None:  # type: ignor
     assert not torch.allclose(plain_eval, a1)
 
 
-def test_soft_basis_reproduces_hard_graphs(nb201) -> None:  # type: ignore[no-untyped-def]
+def test_soft_basis_is_exact_for_one_change_with_dead_nodes_masked(nb201) -> None:  # type: ignore[no-untyped-def]
     featurizer = GraphFeaturizer(nb201)
+    rng = np.random.default_rng(5)
+    changed_liveness = 0
+    for _ in range(40):
+        base = nb201.to_codes(nb201.sample(rng))
+        basis = featurizer.soft_basis(base)
+        position, value = int(rng.integers(6)), int(rng.integers(5))
+        target = list(base)
+        target[position] = value
+        probs = torch.zeros(6, 5)
+        probs[torch.arange(6), torch.tensor(target)] = 1.0
+        soft = basis.graphs(probs)
+        hard = featurizer.featurize_codes(torch.tensor([target]))
+        assert torch.allclose(soft.adj, hard.adj[0]) and torch.allclose(soft.x, hard.x[0])
+        assert torch.equal(soft.mask, hard.mask[0])
+        before = featurizer.featurize_codes(torch.tensor([list(base)]))
+        changed_liveness += int(not torch.equal(before.mask[0], hard.mask[0]))
+    assert changed_liveness > 0  # some changes cut nodes off or bring them back
+
+
+def test_soft_basis_reproduces_hard_graphs(nb201) -> None:  # type: ignore[no-untyped-def]
+    featurizer = GraphFeaturizer(nb201, prune_dead=False)  # exact for any number of changes
     rng = np.random.default_rng(3)
     base = nb201.to_codes(nb201.sample(rng))
     basis = featurizer.soft_basis(base)
