@@ -16,6 +16,8 @@ The tables are read from ../shared/data beside the checkout (never copied into t
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -68,9 +70,20 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (more oversubscribe a busy CPU)"
     )
+    parser.add_argument(
+        "--fit",
+        default="{}",
+        help="JSON overrides of the surrogate's fit options, e.g. '{\"blr_gcns\": 2}'",
+    )
+    parser.add_argument(
+        "--keep-dead",
+        action="store_true",
+        help="encode zero ops and the nodes they cut off (BONAS's graph) instead of masking them",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench" / "predictor")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    options = dataclasses.replace(DEFAULT_FIT, **json.loads(args.fit))
 
     runs = []
     for name in args.datasets.split(","):
@@ -99,7 +112,8 @@ def main() -> None:
             range(args.seeds),
             dataset=label,
             test_size=args.test_size,
-            options=DEFAULT_FIT,
+            options=options,
+            prune_dead=not args.keep_dead,
             progress=lambda run: print(
                 f"  {run.dataset} train={run.train_size} seed={run.seed} "
                 f"tau={run.kendall_tau:.3f} ({run.fit_seconds:.1f}s)",

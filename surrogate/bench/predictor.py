@@ -78,6 +78,7 @@ def evaluate_predictor(
     test_size: int | None = 5000,
     options: FitOptions | None = None,
     progress: Callable[[PredictorRun], None] | None = None,
+    prune_dead: bool = True,
 ) -> list[PredictorRun]:
     """Fit the surrogate on random subsets and score it on held-out architectures.
 
@@ -91,11 +92,12 @@ def evaluate_predictor(
         test_size: Held-out architectures per run (None: all the others).
         options: Surrogate fit options (default `FitOptions()`).
         progress: Called after every run.
+        prune_dead: Encode only live nodes (the default; see `GraphFeaturizer`).
     """
     y = np.asarray(values, dtype=np.float64)
     if len(archs) != len(y):
         raise ValueError(f"{len(archs)} architectures but {len(y)} values")
-    featurizer = GraphFeaturizer(space)
+    featurizer = GraphFeaturizer(space, prune_dead=prune_dead)
     X_all = space.encode_many(list(archs))
     runs: list[PredictorRun] = []
     for size in train_sizes:

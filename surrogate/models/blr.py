@@ -16,7 +16,7 @@ function can use it. It is fitted by `surrogate.models.fit.fit_surrogate`, not b
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +25,16 @@ from botorch.acquisition.objective import PosteriorTransform
 from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
-from torch import Tensor
+from torch import Tensor, nn
 
-from surrogate.gcn import DenseGraphs, GCNConfig, GCNRegressor, GraphFeaturizer, embed_in_chunks
+from surrogate.gcn import (
+    DenseGraphs,
+    GCNConfig,
+    GCNEncoder,
+    GCNRegressor,
+    GraphFeaturizer,
+    embed_in_chunks,
+)
 from surrogate.models.targets import TargetTransform
 
 JITTER = 1e-9
@@ -184,10 +191,15 @@ class BlrSurrogate(Model):
     Outputs are on the internal target scale `z` (see `surrogate.models.targets`);
     `predict_user` maps moments back to the user's units.
 
+    With several GCNs (`FitOptions.blr_gcns`), the features are their embeddings side by side
+    and one regression weighs them all: the networks, trained from different initialisations,
+    each fit the few observations in their own way, and the regression averages out what is
+    particular to one of them while the posterior stays one Gaussian over the whole q-batch.
+
     Args:
         featurizer: Turns code rows into dense graphs (shared, with its cache, by the caller).
-        regressor: The trained GCN (its encoder provides the embeddings; the head is kept for
-            warm starts).
+        regressors: The trained GCNs (their encoders provide the embeddings; the heads are kept
+            for warm starts). A single network may be passed as is.
         blr: The fitted regression.
         transform: The internal target scale.
     """
@@ -197,16 +209,23 @@ class BlrSurrogate(Model):
     def __init__(
         self,
         featurizer: GraphFeaturizer,
-        regressor: GCNRegressor,
+        regressors: GCNRegressor | Sequence[GCNRegressor],
         blr: BlrPosterior,
         transform: TargetTransform,
     ) -> None:
         super().__init__()
         self.featurizer = featurizer
-        self.regressor = regressor
+        if isinstance(regressors, GCNRegressor):
+            regressors = [regressors]
+        if not regressors:
+            raise ValueError("a BlrSurrogate needs at least one GCN")
+        configs = {regressor.config for regressor in regressors}
+        if len(configs) > 1:
+            raise ValueError(f"the GCNs of one BlrSurrogate must share a shape, got {configs}")
+        self.regressors = nn.ModuleList(regressors)
         self.blr = blr
         self.transform = transform
-        self.regressor.eval()
+        self.regressors.eval()
         self._cache = RowCache(featurizer.space.cardinalities)
 
     @property
@@ -218,8 +237,22 @@ class BlrSurrogate(Model):
         return torch.Size([])
 
     @property
+    def regressor(self) -> GCNRegressor:
+        """The first GCN (the only one unless `FitOptions.blr_gcns` asked for more)."""
+        first = self.regressors[0]
+        assert isinstance(first, GCNRegressor)
+        return first
+
+    @property
     def gcn_config(self) -> GCNConfig:
         return self.regressor.config
+
+    def _encoders(self) -> list[GCNEncoder]:
+        encoders = []
+        for regressor in self.regressors:
+            assert isinstance(regressor, GCNRegressor)
+            encoders.append(regressor.encoder)
+        return encoders
 
     # --- features -----------------------------------------------------------------------------
 
@@ -236,13 +269,15 @@ class BlrSurrogate(Model):
 
     def _embed_rows(self, rows: Tensor) -> Tensor:
         graphs = self.featurizer.featurize_codes(rows)
-        self.regressor.eval()
-        return design_matrix(embed_in_chunks(self.regressor.encoder, graphs), self.blr.intercept)
+        self.regressors.eval()
+        embeddings = [embed_in_chunks(encoder, graphs) for encoder in self._encoders()]
+        return design_matrix(torch.cat(embeddings, dim=-1), self.blr.intercept)
 
     def embed_graphs(self, graphs: DenseGraphs) -> Tensor:
         """Differentiable features of dense (possibly soft) graphs: `(..., D)` float64."""
-        self.regressor.eval()
-        return design_matrix(self.regressor.encoder(graphs), self.blr.intercept)
+        self.regressors.eval()
+        embeddings = [encoder(graphs) for encoder in self._encoders()]
+        return design_matrix(torch.cat(embeddings, dim=-1), self.blr.intercept)
 
     # --- posterior ----------------------------------------------------------------------------
 
@@ -322,7 +357,10 @@ class BlrSurrogate(Model):
             "gcn": dict(cfg.__dict__),
             "num_features": self.regressor.encoder.num_features,
             "num_nodes": self.regressor.encoder.num_nodes,
-            "regressor": {k: v.clone() for k, v in self.regressor.state_dict().items()},
+            "regressors": [
+                {k: v.clone() for k, v in regressor.state_dict().items()}
+                for regressor in self.regressors
+            ],
             "blr": {
                 "mean": self.blr.mean.clone(),
                 "cov": self.blr.cov.clone(),
@@ -336,17 +374,24 @@ class BlrSurrogate(Model):
 
     @classmethod
     def from_state(cls, featurizer: GraphFeaturizer, state: dict[str, Any]) -> BlrSurrogate:
-        regressor = GCNRegressor(
-            int(state["num_features"]), int(state["num_nodes"]), GCNConfig(**state["gcn"])
-        )
-        regressor.load_state_dict(state["regressor"])
+        # States written before several GCNs were possible hold one "regressor".
+        weights = state["regressors"] if "regressors" in state else [state["regressor"]]
+        regressors = []
+        for member in weights:
+            regressor = GCNRegressor(
+                int(state["num_features"]), int(state["num_nodes"]), GCNConfig(**state["gcn"])
+            )
+            regressor.load_state_dict(member)
+            regressors.append(regressor)
         blr = BlrPosterior(**state["blr"])
-        return cls(featurizer, regressor, blr, TargetTransform.from_state_dict(state["transform"]))
+        transform = TargetTransform.from_state_dict(state["transform"])
+        return cls(featurizer, regressors, blr, transform)
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(space={self.featurizer.space.name!r}, "
-            f"gcn={self.gcn_config}, alpha={self.blr.alpha:.3g}, beta={self.blr.beta:.3g})"
+            f"gcn={self.gcn_config} x {len(self.regressors)}, "
+            f"alpha={self.blr.alpha:.3g}, beta={self.blr.beta:.3g})"
         )
 
 

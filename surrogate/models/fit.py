@@ -65,6 +65,8 @@ class FitOptions:
             `log(1 + exp(-(zhat_i - zhat_j)))` for `z_i > z_j`.
         lr_schedule: `"constant"` (BONAS) or `"cosine"` decay to zero over the fit's steps.
         ensemble_size: Members of an ensemble.
+        blr_gcns: GCNs trained (from different initialisations) for the BLR model, whose
+            embeddings side by side are the regression's features (1: BONAS's single GCN).
         blr_intercept: Append a constant feature to the embedding (BONAS has none).
         blr_max_iter: Evidence-maximisation iterations (BONAS: 200).
         seed: Seed of initialisation, data order and dropout (the caller may override it).
@@ -85,6 +87,7 @@ class FitOptions:
     rank_loss_weight: float = 0.0
     lr_schedule: Literal["constant", "cosine"] = "constant"
     ensemble_size: int = 5
+    blr_gcns: int = 1
     blr_intercept: bool = False
     blr_max_iter: int = 200
     seed: int = 0
@@ -94,6 +97,8 @@ class FitOptions:
             object.__setattr__(self, "gcn", GCNConfig(**self.gcn))
         if self.epochs < 1 or self.warm_epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs, warm_epochs and batch_size must be positive, got {self}")
+        if self.blr_gcns < 1 or self.ensemble_size < 1:
+            raise ValueError(f"blr_gcns and ensemble_size must be positive, got {self}")
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,8 @@ def _compatible(previous: Surrogate | None, options: FitOptions, num_features: i
         return False
     if isinstance(previous, EnsembleSurrogate) and len(previous.members) != options.ensemble_size:
         return False
+    if isinstance(previous, BlrSurrogate) and len(previous.regressors) != options.blr_gcns:
+        return False
     return previous.featurizer.num_features == num_features
 
 
@@ -312,14 +319,25 @@ def _fit_blr_model(
     epochs: int,
     previous: Surrogate | None,
 ) -> tuple[BlrSurrogate, tuple[int, int, float]]:
-    if isinstance(previous, BlrSurrogate):
-        regressor = copy.deepcopy(previous.regressor)
-    else:
-        regressor = GCNRegressor(featurizer.num_features, featurizer.num_nodes, options.gcn)
-    stats = _train_with_options(regressor, graphs, z, weights, options, epochs)
-    Phi = design_matrix(embed_in_chunks(regressor.encoder, graphs), options.blr_intercept)
+    regressors: list[GCNRegressor] = []
+    steps, losses, epochs_run = 0, [], 0
+    for m in range(options.blr_gcns):
+        if isinstance(previous, BlrSurrogate):
+            regressor = copy.deepcopy(previous.regressors[m])
+            assert isinstance(regressor, GCNRegressor)
+        else:
+            regressor = GCNRegressor(featurizer.num_features, featurizer.num_nodes, options.gcn)
+        epochs_run, member_steps, loss = _train_with_options(
+            regressor, graphs, z, weights, options, epochs
+        )
+        regressors.append(regressor)
+        steps += member_steps
+        losses.append(loss)
+    embeddings = [embed_in_chunks(regressor.encoder, graphs) for regressor in regressors]
+    Phi = design_matrix(torch.cat(embeddings, dim=-1), options.blr_intercept)
     blr = fit_blr(Phi, z, intercept=options.blr_intercept, max_iter=options.blr_max_iter)
-    return BlrSurrogate(featurizer, regressor, blr, transform), stats
+    stats = (epochs_run, steps, sum(losses) / len(losses))
+    return BlrSurrogate(featurizer, regressors, blr, transform), stats
 
 
 def _train_with_options(

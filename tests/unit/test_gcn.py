@@ -16,8 +16,8 @@ from surrogate.gcn import (
     GraphFeaturizer,
     normalize_adjacency,
 )
-from surrogate.spaces.base import live_nodes
 from surrogate.spaces import get_space
+from surrogate.spaces.base import live_nodes
 from surrogate.spaces.nb101 import NasBench101Space
 
 

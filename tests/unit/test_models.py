@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -149,6 +150,40 @@ def test_state_round_trip_gives_the_same_posterior(blr_model: BlrSurrogate) -> N
     restored = load_surrogate(GraphFeaturizer(SPACE), blr_model.to_state())
     a, b = blr_model.posterior(X), restored.posterior(X)
     assert torch.equal(a.mean, b.mean) and torch.equal(a.variance, b.variance)
+
+
+def test_several_gcns_share_one_regression() -> None:
+    archs, y = toy_data(80, 5)
+    options = dataclasses.replace(TINY, blr_gcns=3, epochs=15)
+    model, report = fit_surrogate(SPACE, archs, y, options, seed=0)
+    assert isinstance(model, BlrSurrogate) and len(model.regressors) == 3
+    assert report.steps == 3 * report.epochs * math.ceil(len(archs) / options.batch_size)
+    X = SPACE.encode_many(archs[:6])
+    # The features are the three embeddings side by side, and the networks differ.
+    Phi = model.embed(X)
+    width = options.gcn.width
+    assert Phi.shape == (6, 3 * width) and model.blr.mean.shape == (3 * width,)
+    assert not torch.allclose(Phi[:, :width], Phi[:, width : 2 * width])
+    post = model.posterior(X.reshape(2, 3, -1))
+    assert post.mean.shape == (2, 3, 1) and post.mvn.covariance_matrix.shape == (2, 3, 3)
+    # Every network is warm-started from its own predecessor, and the state keeps them all.
+    warm, warm_report = fit_surrogate(SPACE, archs, y, options, previous=model, seed=1)
+    assert warm_report.warm_started and isinstance(warm, BlrSurrogate)
+    restored = load_surrogate(GraphFeaturizer(SPACE), model.to_state())
+    assert torch.equal(restored.posterior(X).mean, model.posterior(X).mean)
+    # A different number of networks is a different shape: fit from scratch.
+    _, other = fit_surrogate(SPACE, archs, y, TINY, previous=model)
+    assert not other.warm_started
+    with pytest.raises(ValueError, match="blr_gcns"):
+        dataclasses.replace(TINY, blr_gcns=0)
+
+
+def test_a_state_saved_with_one_gcn_still_loads(blr_model: BlrSurrogate) -> None:
+    state = blr_model.to_state()
+    state["regressor"] = state.pop("regressors")[0]  # the layout before `blr_gcns`
+    X = SPACE.encode_many(toy_data(10, 6)[0])
+    restored = load_surrogate(GraphFeaturizer(SPACE), state)
+    assert torch.equal(restored.posterior(X).mean, blr_model.posterior(X).mean)
 
 
 def test_ensemble_surrogate_posterior() -> None:
