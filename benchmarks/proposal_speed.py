@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,11 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads (more oversubscribe a busy CPU)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fit",
+        default="{}",
+        help="JSON overrides of the surrogate's fit options, e.g. '{\"blr_gcns\": 1}'",
+    )
     args = parser.parse_args()
     if not CSV.is_file():
         parser.error(f"{CSV} not found: the shared data must sit beside the checkout")
@@ -60,6 +66,7 @@ def main() -> None:
     options = dataclasses.replace(
         base,
         acquisition=AcquisitionOptions(name=args.acquisition),  # type: ignore[arg-type]
+        fit=dataclasses.replace(base.fit, **json.loads(args.fit)),
     )
     print(
         f"acquisition {args.acquisition}, pool {args.pool_size}, k {args.k}, {args.threads} threads"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -178,9 +179,18 @@ def predictor(
         str | None,
         typer.Option(
             "--fit-options",
-            help="JSON object (or @file.json) of FitOptions fields; default: the proposer's.",
+            help="JSON object (or @file.json) of FitOptions fields that override the "
+            "proposer's defaults, e.g. '{\"blr_gcns\": 1}'.",
         ),
     ] = None,
+    keep_dead: Annotated[
+        bool,
+        typer.Option(
+            "--keep-dead",
+            help="Encode zero ops and the nodes they cut off (BONAS's graph) instead of "
+            "dropping them.",
+        ),
+    ] = False,
     label: Annotated[str | None, typer.Option("--label", help="Name of the dataset.")] = None,
 ) -> None:
     """Kendall tau and Spearman rho of the surrogate on held-out cells against training size.
@@ -200,14 +210,13 @@ def predictor(
     )
     from surrogate.bench.search import resolve_space
     from surrogate.exceptions import SurrogateError
-    from surrogate.models import FitOptions
     from surrogate.proposer import DEFAULT_FIT
 
     console = Console()
     sizes = _int_list(train_sizes, "--train-sizes")
     raw = _json_object(fit_options, "--fit-options")
-    options = FitOptions(**raw) if raw else DEFAULT_FIT
     try:
+        options = dataclasses.replace(DEFAULT_FIT, **raw)
         arch_space = resolve_space(space)
         archs, values = table_data(
             csv,
@@ -228,11 +237,12 @@ def predictor(
                 dataset=name,
                 test_size=test_size or None,
                 options=options,
+                prune_dead=not keep_dead,
                 progress=lambda run: status.update(
                     f"train {run.train_size}, seed {run.seed}: tau {run.kendall_tau:.3f}"
                 ),
             )
-    except (SurrogateError, ValueError) as error:
+    except (SurrogateError, ValueError, TypeError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(code=1) from error
     summaries = summarise(runs)
