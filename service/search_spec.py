@@ -100,7 +100,8 @@ class _TrainingEvaluator(_Spec):
         dataset: The data (``digits`` needs no files; ``cifar10``, ``cifar100`` and
             ``imagefolder`` read files on the workers' machines).
         train: Trainer options (`workers.training.TrainOptions` fields, e.g. ``epochs``,
-            ``warmup_epochs``, ``channels``, ``batch_size``), checked by the worker.
+            ``warmup_epochs``, ``channels``, ``batch_size``), checked at submission as a
+            worker will read them, so that a typo is refused before any batch is queued.
         fidelity: Label of what the numbers measure; give different training budgets
             different labels.
     """
@@ -121,6 +122,19 @@ class _TrainingEvaluator(_Spec):
             if value is not None and not isinstance(value, bool | int | float | str):
                 raise ValueError(f"train.{name} must be a number, a string or a boolean")
         return train
+
+    @model_validator(mode="after")
+    def _options_a_worker_accepts(self) -> _TrainingEvaluator:
+        # Imported here: the trainer (and torch's heavier modules) load only for such specs.
+        from workers.training.exceptions import TrainingError
+        from workers.training.options import TrainOptions
+
+        method = getattr(self, "kind", "weight_sharing")
+        try:
+            TrainOptions.from_dict({**self.train, "method": method, "seed": 0})
+        except (TrainingError, ValueError, TypeError) as error:
+            raise ValueError(f"train: {error}") from None
+        return self
 
 
 class WeightSharingEvaluator(_TrainingEvaluator):

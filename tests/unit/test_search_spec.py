@@ -95,6 +95,13 @@ def test_training_options_set_by_the_search_are_refused() -> None:
     assert "train.seed is set by the search" in refused(spec(evaluator=evaluator))
     nested = {"kind": "standalone", "train": {"epochs": [1, 2]}}
     assert "train.epochs must be a number" in refused(spec(evaluator=nested))
+    # Options are checked as the worker will read them, before any batch is queued.
+    typo = {"kind": "weight_sharing", "train": {"epochz": 3}}
+    assert "unknown training options ['epochz']" in refused(spec(evaluator=typo))
+    negative = {"kind": "standalone", "train": {"batch_size": 0}}
+    assert "batch_size must be >= 1" in refused(spec(evaluator=negative))
+    schedule = {"kind": "weight_sharing", "train": {"schedule": "round-robin"}}
+    assert "schedule must be one of" in refused(spec(evaluator=schedule))
 
 
 def test_builders_make_the_named_strategy() -> None:
