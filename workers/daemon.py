@@ -88,6 +88,8 @@ class DaemonOptions:
         report_deadline_s: How long to keep trying to deliver a report.
         release_deadline_s: How long to keep trying to release a lease.
         max_idle_wait_s: Longest pause between two lease requests when there is no work.
+        evaluators: Evaluator kinds to take (``None``: every kind this installation can run);
+            the controller leases this worker only batches of searches that use one of them.
     """
 
     server: str
@@ -101,6 +103,7 @@ class DaemonOptions:
     report_deadline_s: float = 600.0
     release_deadline_s: float = 15.0
     max_idle_wait_s: float = 30.0
+    evaluators: tuple[EvaluatorKind, ...] | None = None
 
 
 @dataclass
@@ -150,7 +153,7 @@ class WorkerDaemon:
         self._client_factory = client_factory or self._default_client
         self._client = self._client_factory()
         self._evaluators: dict[EvaluatorKind, Evaluator] = dict(evaluators or {})
-        self._kinds = tuple(self._evaluators) or available_kinds()
+        self._kinds = tuple(self._evaluators) or _chosen_kinds(options.evaluators)
         self._spaces = SpaceCache()
         # Registration and leasing wait for the controller as long as it takes.
         self._patient = RetryPolicy(initial_delay_s=0.5, max_delay_s=15.0, deadline_s=None)
@@ -380,6 +383,24 @@ class WorkerDaemon:
         return ControllerClient(
             self.options.server, self.options.token, timeout_s=self.options.request_timeout_s
         )
+
+
+def _chosen_kinds(wanted: tuple[EvaluatorKind, ...] | None) -> tuple[EvaluatorKind, ...]:
+    """The kinds a daemon offers: `wanted` (checked against this installation) or all it can.
+
+    Raises:
+        WorkerSetupError: `wanted` is empty or names a kind this installation cannot run.
+    """
+    available = available_kinds()
+    if wanted is None:
+        return available
+    missing = [kind.value for kind in wanted if kind not in available]
+    if not wanted or missing:
+        raise WorkerSetupError(
+            f"cannot offer evaluators {missing or '[]'}; this installation runs "
+            f"{', '.join(kind.value for kind in available)}"
+        )
+    return tuple(dict.fromkeys(wanted))
 
 
 def run_daemon(options: DaemonOptions) -> int:

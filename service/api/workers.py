@@ -150,12 +150,14 @@ def lease(
     engine: EngineDep,
     settings: SettingsDep,
 ) -> LeaseResponse:
-    """The oldest queued batch of a running search, or the lease the worker already holds."""
+    """The oldest queued batch of a running search that this worker can evaluate, or the lease
+    the worker already holds."""
     now = utcnow()
     with session_scope(engine) as session:
         _check_worker(session, worker_id, principal.token_hash, principal.is_admin)
+        kinds = None if body.evaluators is None else [kind.value for kind in body.evaluators]
         held = BatchRepository(session).lease_next(
-            worker_id, lease_seconds=settings.lease_seconds, now=now
+            worker_id, lease_seconds=settings.lease_seconds, now=now, evaluators=kinds
         )
         if held is None:
             return LeaseResponse(lease=None, retry_after_s=settings.poll_interval_s)

@@ -55,6 +55,15 @@ def worker(
         int | None,
         typer.Option("--max-batches", min=1, help="Exit after reporting this many batches."),
     ] = None,
+    evaluators: Annotated[
+        str | None,
+        typer.Option(
+            "--evaluators",
+            help="Comma-separated evaluator kinds to take (table, weight_sharing, standalone); "
+            "batches of other searches are left to other workers.",
+            show_default="every kind this installation runs",
+        ),
+    ] = None,
 ) -> None:
     """Run one worker daemon (one per GPU): lease a batch, evaluate it, report, repeat.
 
@@ -65,8 +74,25 @@ def worker(
     signal.signal(signal.SIGTERM, _exit_before_start)
     signal.signal(signal.SIGINT, _exit_before_start)
     from workers.daemon import DaemonOptions, run_daemon
+    from workers.protocol import EvaluatorKind
 
-    optional = {"scratch_base": scratch, "data_root": data_root, "max_batches": max_batches}
+    kinds = None
+    if evaluators is not None:
+        names = [name.strip() for name in evaluators.split(",") if name.strip()]
+        accepted = [kind.value for kind in EvaluatorKind]
+        unknown = [name for name in names if name not in accepted]
+        if unknown or not names:
+            raise typer.BadParameter(
+                f"unknown evaluator kinds {unknown}; accepted: {', '.join(accepted)}",
+                param_hint="--evaluators",
+            )
+        kinds = tuple(EvaluatorKind(name) for name in names)
+    optional = {
+        "scratch_base": scratch,
+        "data_root": data_root,
+        "max_batches": max_batches,
+        "evaluators": kinds,
+    }
     options = DaemonOptions(
         server=server,
         token=token,

@@ -73,6 +73,8 @@ class SearchRow(Base):
     state: Mapped[str] = mapped_column(String(STATE_LENGTH), index=True)
     spec: Mapped[dict[str, Any]]
     space_spec: Mapped[dict[str, Any]]
+    # The spec's evaluator kind, copied out so that leases can filter on it (None: any worker).
+    evaluator_kind: Mapped[str | None] = mapped_column(String(32))
     budget_evaluations: Mapped[int | None] = mapped_column(Integer)
     budget_wall_seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -41,6 +41,7 @@ from workers.protocol import (
     HeartbeatRequest,
     HeartbeatStatus,
     Lease,
+    LeaseRequest,
     MemberReport,
     Progress,
     RegisterRequest,
@@ -597,6 +598,19 @@ def test_heartbeat_answers_cancel_and_late_reports_are_refused(api: Api) -> None
         ReleaseRequest(attempt=1, lease_token=lease.lease_token, reason=ReleaseReason.CANCELLED),
     )
     assert released.requeued is False
+
+
+def test_a_worker_is_leased_only_batches_of_evaluators_it_offers(api: Api) -> None:
+    sid = api.submit(api.alice)["id"]
+    kind = api.alice.get(f"/api/v1/searches/{sid}").json()["spec"]["evaluator"]["kind"]
+    other_kinds = tuple(k for k in EvaluatorKind if k.value != kind)
+    api.queue_batch(sid, NB201_ARCHS[:2])
+    worker = api.worker_client()
+    trainer_id = register(worker, name="trainer")
+    assert worker.lease(trainer_id, LeaseRequest(evaluators=other_kinds)).lease is None
+    taker_id = register(worker, name="taker")
+    lease = worker.lease(taker_id, LeaseRequest(evaluators=(EvaluatorKind(kind),))).lease
+    assert lease is not None and lease.attempt == 1
 
 
 def test_release_requeues_and_the_next_lease_is_a_new_attempt(api: Api) -> None:

@@ -56,6 +56,36 @@ def test_downgrade_to_base_then_upgrade_again(database_url: str) -> None:
     check(database_url)
 
 
+def test_evaluator_kind_is_filled_in_from_existing_specs(database_url: str) -> None:
+    upgrade(database_url, "0001")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for name, spec in [
+                ("trains", '{"evaluator": {"kind": "weight_sharing", "train": {}}}'),
+                ("looks-up", '{"evaluator": {"kind": "table", "path": "t.csv"}}'),
+                ("bare", '{"space": "nb201"}'),
+            ]:
+                connection.execute(
+                    text(
+                        "INSERT INTO searches (name, owner, state, spec, space_spec, created_at,"
+                        " updated_at) VALUES (:name, 'o', 'created', :spec, '{}',"
+                        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"name": name, "spec": spec},
+                )
+        upgrade(database_url)
+        with engine.connect() as connection:
+            kinds = dict(
+                connection.execute(text("SELECT name, evaluator_kind FROM searches")).all()
+            )
+        assert kinds == {"trains": "weight_sharing", "looks-up": "table", "bare": None}
+        downgrade(database_url, "0001")
+        assert current(database_url) == "0001"
+    finally:
+        engine.dispose()
+
+
 def test_check_reports_drift(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)

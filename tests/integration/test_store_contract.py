@@ -431,6 +431,37 @@ def test_lease_takes_oldest_batch_of_running_searches_only(engine: Engine) -> No
             BatchRepository(s).lease_next(w3, lease_seconds=0, now=T0)
 
 
+def test_lease_goes_only_to_workers_that_run_the_evaluator(engine: Engine) -> None:
+    def search(spec: dict[str, object]) -> int:
+        with session_scope(engine) as s:
+            repo = SearchRepository(s)
+            search_id = repo.create(name="x", owner="o", spec=spec, space_spec={}, now=T0).id
+            repo.transition(search_id, SearchState.RUNNING, now=T0)
+        return search_id
+
+    trains = search({"evaluator": {"kind": "weight_sharing"}})
+    looks_up = search({"evaluator": {"kind": "table", "path": "t.csv"}})
+    unnamed = search({})
+    first = _batch(engine, trains, _archs(engine, trains, 1))
+    second = _batch(engine, looks_up, _archs(engine, looks_up, 1))
+    third = _batch(engine, unnamed, _archs(engine, unnamed, 1))
+
+    def lease(worker: int, evaluators: list[str] | None) -> int | None:
+        with session_scope(engine) as s:
+            held = BatchRepository(s).lease_next(
+                worker, lease_seconds=LEASE_S, now=T0, evaluators=evaluators
+            )
+        return None if held is None else held.batch_id
+
+    table_only = _worker(engine, "cpu-box")
+    assert lease(table_only, ["table"]) == second  # skips the older training batch
+    assert lease(table_only, ["table"]) == second  # and keeps it: one lease per worker
+    standalone_only = _worker(engine, "other")
+    assert lease(standalone_only, ["standalone"]) == third  # a search naming no kind: anyone
+    assert lease(_worker(engine, "idle"), ["standalone"]) is None
+    assert lease(_worker(engine, "gpu-box"), ["weight_sharing", "table"]) == first
+
+
 def test_lease_is_idempotent_per_worker(running: tuple[Engine, int]) -> None:
     engine, search_id = running
     _batch(engine, search_id, _archs(engine, search_id, 1))

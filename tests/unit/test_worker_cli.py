@@ -24,7 +24,8 @@ def keep_signal_handlers() -> Iterator[None]:
 def test_help_lists_the_options() -> None:
     result = CliRunner().invoke(app, ["worker", "--help"])
     assert result.exit_code == 0
-    for option in ("--server", "--token", "--device", "--name", "--scratch", "--max-batches"):
+    options = ("--server", "--token", "--device", "--name", "--scratch", "--max-batches")
+    for option in (*options, "--evaluators"):
         assert option in result.output
 
 
@@ -43,3 +44,26 @@ def test_the_token_is_required() -> None:
     )
     assert result.exit_code != 0
     assert "--token" in result.output
+
+
+def test_unknown_evaluator_kinds_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["worker", "--server", "http://127.0.0.1:9", "--evaluators", "table,gpu-magic",
+         "--scratch", str(tmp_path)],
+        env={"BONAS_WORKER_TOKEN": "t"},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "gpu-magic" in result.output and "weight_sharing" in result.output
+
+
+def test_a_daemon_offers_the_chosen_evaluators_only() -> None:
+    from workers.daemon import WorkerSetupError, _chosen_kinds
+    from workers.evaluators import available_kinds
+    from workers.protocol import EvaluatorKind
+
+    assert _chosen_kinds(None) == available_kinds()
+    table = EvaluatorKind.TABLE
+    assert _chosen_kinds((table, table)) == (table,)
+    with pytest.raises(WorkerSetupError, match="cannot offer"):
+        _chosen_kinds(())

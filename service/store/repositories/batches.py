@@ -27,7 +27,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from service.exceptions import (
@@ -164,11 +164,22 @@ class BatchRepository:
     # -- the lease protocol -------------------------------------------------------------------
 
     @boundary
-    def lease_next(self, worker_id: int, *, lease_seconds: float, now: datetime) -> Lease | None:
+    def lease_next(
+        self,
+        worker_id: int,
+        *,
+        lease_seconds: float,
+        now: datetime,
+        evaluators: Collection[str] | None = None,
+    ) -> Lease | None:
         """Lease the oldest queued batch of a running search to a worker.
 
         Idempotent per worker: a worker that already holds a live lease gets that same lease back
         (same token and attempt, expiry unchanged) instead of a second batch.
+
+        With `evaluators`, only batches of searches whose evaluator kind is one of them (or
+        that name none) are leased: a worker that cannot train never holds a training batch,
+        and the batch waits, in order, for one that can.
 
         Returns:
             The lease, or None when no batch is waiting.
@@ -200,6 +211,16 @@ class BatchRepository:
             .where(
                 BatchRow.state == BatchState.QUEUED.value,
                 SearchRow.state == SearchState.RUNNING.value,
+                *(
+                    ()
+                    if evaluators is None
+                    else (
+                        or_(
+                            SearchRow.evaluator_kind.is_(None),
+                            SearchRow.evaluator_kind.in_(sorted(set(evaluators))),
+                        ),
+                    )
+                ),
             )
             .order_by(BatchRow.id)
             .limit(1)

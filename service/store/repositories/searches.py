@@ -61,6 +61,7 @@ class SearchRepository:
             state=SearchState.CREATED.value,
             spec=copy.deepcopy(spec),
             space_spec=copy.deepcopy(space_spec),
+            evaluator_kind=evaluator_kind_of(spec),
             budget_evaluations=budget_evaluations,
             budget_wall_seconds=budget_wall_seconds,
             created_at=now,
@@ -173,3 +174,14 @@ class SearchRepository:
         if row is None:
             raise NotFoundError("search", search_id)
         return row
+
+
+def evaluator_kind_of(spec: dict[str, Any]) -> str | None:
+    """The evaluator kind a stored spec names (`spec["evaluator"]["kind"]`), if any.
+
+    Leases filter on it (see `BatchRepository.lease_next`); a spec without one may go to any
+    worker.
+    """
+    evaluator = spec.get("evaluator")
+    kind = evaluator.get("kind") if isinstance(evaluator, dict) else None
+    return kind if isinstance(kind, str) else None
