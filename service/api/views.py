@@ -124,10 +124,7 @@ def counts_out(session: Session, search_id: int) -> CountsOut:
 
 def budget_out(search: SearchRecord, done: int, now: datetime) -> BudgetOut:
     """The budget of a search and the fraction used."""
-    elapsed = None
-    if search.started_at is not None:
-        until = search.finished_at or now
-        elapsed = max(0.0, (until - search.started_at).total_seconds())
+    elapsed = None if search.started_at is None else search.running_seconds(now)
     fractions = [0.0]
     if search.budget_evaluations:
         fractions.append(done / search.budget_evaluations)

@@ -555,9 +555,12 @@ def _snapshot(
 
 
 def _deadline(search: SearchRecord) -> datetime | None:
+    """When the wall-time budget runs out: pauses do not count (none while paused)."""
     if search.budget_wall_seconds is None or search.started_at is None:
         return None
-    return search.started_at + timedelta(seconds=search.budget_wall_seconds)
+    if search.paused_at is not None:
+        return None
+    return search.started_at + timedelta(seconds=search.budget_wall_seconds + search.paused_seconds)
 
 
 def _wake_in(search: SearchRecord, now: datetime) -> float | None:

@@ -141,9 +141,10 @@ class BudgetOut(ApiModel):
 
     Attributes:
         evaluations: Evaluations allowed, if limited.
-        wall_seconds: Seconds allowed since the search started, if limited.
+        wall_seconds: Seconds of running allowed (pauses do not count), if limited.
         evaluations_used: Stored results so far.
-        wall_seconds_used: Seconds since the search started (until it finished), if it started.
+        wall_seconds_used: Seconds the search has run, pauses not counted (until it finished),
+            if it started.
         fraction_used: The larger used fraction of the two limits, between 0 and 1.
     """
 

@@ -104,6 +104,18 @@ class SearchRecord:
     started_at: datetime | None
     finished_at: datetime | None
     finished_reason: str | None
+    paused_seconds: float = 0.0
+    paused_at: datetime | None = None
+
+    def running_seconds(self, now: datetime) -> float:
+        """Seconds the search has run since it started, not counting its pauses."""
+        if self.started_at is None:
+            return 0.0
+        end = self.finished_at or now
+        paused = self.paused_seconds
+        if self.paused_at is not None:
+            paused += max((end - self.paused_at).total_seconds(), 0.0)
+        return max((end - self.started_at).total_seconds() - paused, 0.0)
 
 
 @dataclass(frozen=True, slots=True)

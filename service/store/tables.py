@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -82,6 +83,9 @@ class SearchRow(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     finished_reason: Mapped[str | None] = mapped_column(Text)
+    # Time spent paused, so that a wall-time budget counts running time only.
+    paused_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    paused_at: Mapped[datetime | None]
 
 
 class ArchitectureRow(Base):

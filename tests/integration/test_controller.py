@@ -297,6 +297,26 @@ def test_wall_time_budget_completes_and_cancels_batches_in_flight(engine: Engine
     assert [b.state for b in batches(engine, search.id)] == [BatchState.CANCELLED]
 
 
+def test_time_spent_paused_does_not_count_against_the_wall_time_budget(engine: Engine) -> None:
+    clock = FakeClock()
+    search = create_search(engine, clock, budget={"wall_seconds": 60}, strategy={"name": "random"})
+    controller = make_controller(engine, clock)
+    controller.step(search.id)
+    clock.advance(40)
+    with session_scope(engine) as session:
+        SearchRepository(session).transition(search.id, SearchState.PAUSED, now=clock())
+    clock.advance(3600)  # an hour paused
+    with session_scope(engine) as session:
+        resumed = SearchRepository(session).transition(search.id, SearchState.RUNNING, now=clock())
+    assert resumed.paused_seconds == pytest.approx(3600) and resumed.paused_at is None
+    assert resumed.running_seconds(clock()) == pytest.approx(40)
+    assert controller.step(search.id).wake_in_s == pytest.approx(20)  # 20 s of running left
+    clock.advance(21)
+    result = controller.step(search.id)
+    assert result.state == SearchState.COMPLETED
+    assert result.reason is not None and result.reason.startswith("wall-time budget reached")
+
+
 def test_exhausted_space_completes_the_search(engine: Engine) -> None:
     clock = FakeClock()
     search = create_search(

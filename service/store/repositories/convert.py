@@ -51,6 +51,8 @@ def to_search(row: SearchRow) -> SearchRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
         finished_reason=row.finished_reason,
+        paused_seconds=float(row.paused_seconds or 0.0),
+        paused_at=row.paused_at,
     )
 
 

@@ -116,7 +116,8 @@ class SearchRepository:
     def transition(
         self, search_id: int, to: SearchState, *, now: datetime, reason: str | None = None
     ) -> SearchRecord:
-        """Move a search to state `to`, recording when it started and why it finished.
+        """Move a search to state `to`, recording when it started, how long it was paused and
+        why it finished.
 
         Moving to the state it is already in is a no-op, so repeated pause or cancel calls are safe.
 
@@ -139,6 +140,12 @@ class SearchRepository:
         row.updated_at = now
         if to == SearchState.RUNNING and row.started_at is None:
             row.started_at = now
+        if current == SearchState.PAUSED and row.paused_at is not None:
+            paused_for = (now - as_utc(row.paused_at)).total_seconds()
+            row.paused_seconds = (row.paused_seconds or 0.0) + max(paused_for, 0.0)
+            row.paused_at = None
+        if to == SearchState.PAUSED:
+            row.paused_at = now
         if to.terminal:
             row.finished_at = now
             row.finished_reason = reason
