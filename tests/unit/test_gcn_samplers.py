@@ -12,19 +12,13 @@ from surrogate.samplers.balenas import BalenasOptions, BalenasSampler
 from surrogate.samplers.mc_dropout import McDropoutOptions, McDropoutSampler
 from surrogate.spaces import get_space
 from surrogate.strategy import Observation
+from tests.support.toys import live_additive_value
 
 SPACE = get_space("nb201")
-OP_VALUE = {
-    "none": 0.0,
-    "skip_connect": 1.0,
-    "nor_conv_1x1": 2.0,
-    "nor_conv_3x3": 3.0,
-    "avg_pool_3x3": 0.5,
-}
 
 
 def toy_value(arch: tuple[str, ...]) -> float:
-    return 50.0 + sum((1 + i / 5) * OP_VALUE[op] for i, op in enumerate(arch))
+    return live_additive_value(SPACE, arch)
 
 
 def observations(n: int, seed: int) -> list[Observation[tuple[str, ...]]]:
@@ -37,7 +31,8 @@ def mean_value(archs: list[tuple[str, ...]]) -> float:
     return float(np.mean([toy_value(a) for a in archs]))
 
 
-UNIFORM_MEAN = mean_value([SPACE.sample(np.random.default_rng(0)) for _ in range(2000)])
+_RNG = np.random.default_rng(0)
+UNIFORM_MEAN = mean_value([SPACE.sample(_RNG) for _ in range(2000)])
 
 
 @pytest.fixture(scope="module")

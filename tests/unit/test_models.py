@@ -23,27 +23,14 @@ from surrogate.models import (
 )
 from surrogate.models.blr import log_evidence
 from surrogate.spaces import get_space
-from surrogate.spaces.base import live_nodes
+from tests.support.toys import live_additive_value
 
 SPACE = get_space("nb201")
 TINY = FitOptions(gcn=GCNConfig(num_layers=2, width=16), epochs=40, warm_epochs=5, lr=0.01)
-OP_VALUE = {
-    "none": 0.0,
-    "skip_connect": 1.0,
-    "nor_conv_1x1": 2.0,
-    "nor_conv_3x3": 3.0,
-    "avg_pool_3x3": 0.5,
-}
 
 
 def toy_value(arch: tuple[str, ...]) -> float:
-    """An additive toy objective in 'percent': good ops on late edges matter more.
-
-    Only live edges count (graph node `e + 1` holds edge `e`), as in a real network, where an
-    op that no input-to-output path uses changes nothing.
-    """
-    live = live_nodes(SPACE.to_graph(arch), SPACE.zero_labels)
-    return 50.0 + sum((1 + i / 5) * OP_VALUE[op] for i, op in enumerate(arch) if live[i + 1])
+    return live_additive_value(SPACE, arch)
 
 
 def toy_data(n: int, seed: int) -> tuple[list[tuple[str, ...]], torch.Tensor]:

@@ -23,18 +23,14 @@ from surrogate.samplers.uniform import UniformSampler
 from surrogate.spaces import get_space
 from surrogate.spaces.cell import CellSpace
 from surrogate.strategy import Observation
+from tests.support.toys import live_additive_value
 
 NB201 = get_space("nb201")
 TINY_FIT = FitOptions(gcn=GCNConfig(num_layers=2, width=16), epochs=20, warm_epochs=5, lr=0.01)
-OP_VALUE = {"none": 0.0, "skip_connect": 1.0, "nor_conv_1x1": 2.0, "nor_conv_3x3": 3.0}
-
-
-def toy_value(arch: tuple[str, ...]) -> float:
-    return 50.0 + sum((1 + i / 5) * OP_VALUE.get(op, 0.5) for i, op in enumerate(arch))
 
 
 def observe(space, archs):  # type: ignore[no-untyped-def]
-    return [Observation(a, toy_value(a)) for a in archs]
+    return [Observation(a, live_additive_value(space, a)) for a in archs]
 
 
 def random_observations(n: int, seed: int) -> list[Observation[tuple[str, ...]]]:
