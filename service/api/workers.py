@@ -240,12 +240,11 @@ def report(
         inputs = _evaluation_inputs(session, batch, body.members, now)
         try:
             outcome = BatchRepository(session).report(
-                batch_id, body.lease_token, body.attempt, inputs, now=now
+                batch_id, body.lease_token, body.attempt, inputs, now=now, report_id=body.report_id
             )
         except LeaseRejectedError as refused:
-            if refused.reason == LeaseRejection.ALREADY_REPORTED and _same_report(
-                session, batch, body.attempt, inputs
-            ):
+            retried = batch.report_id is not None and batch.report_id == body.report_id
+            if refused.reason == LeaseRejection.ALREADY_REPORTED and retried:
                 return ReportResponse(stored=0, duplicate=True)
             raise _lease_refusal(refused, batch, worker_id) from refused
         EventRepository(session).append(
@@ -400,24 +399,6 @@ def _evaluation_inputs(
             )
         )
     return inputs
-
-
-def _same_report(
-    session: Session, batch: BatchRecord, attempt: int, inputs: list[EvaluationInput]
-) -> bool:
-    """Whether the stored results of `attempt` are exactly `inputs` (a retried report)."""
-    views = ArchitectureRepository(session).views([i.architecture_id for i in inputs])
-    for item, view in zip(inputs, views, strict=True):
-        stored = [
-            e
-            for e in view.evaluations
-            if e.batch_id == batch.id and e.attempt == attempt and e.fidelity == batch.fidelity
-        ]
-        if len(stored) != 1:
-            return False
-        if stored[0].objective != item.objective or stored[0].metrics != item.metrics:
-            return False
-    return True
 
 
 def _lost_reason(reason: LeaseRejection) -> ErrorReason:

@@ -266,6 +266,7 @@ class BatchRecord:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    report_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

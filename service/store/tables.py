@@ -142,6 +142,8 @@ class BatchRow(Base):
         ForeignKey("workers.id", ondelete="SET NULL"), index=True
     )
     lease_token: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
+    # The worker's id of the report that completed the batch: a retry with it is a duplicate.
+    report_id: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
     progress: Mapped[dict[str, Any]]

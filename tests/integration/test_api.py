@@ -493,6 +493,11 @@ def test_worker_round_trip_with_the_worker_client(api: Api) -> None:
     )
     with pytest.raises(LeaseLostError, match=r"already.reported"):
         worker.report(worker_id, lease.batch_id, different)
+    # The report id decides, not the payload: the same results under another id are another
+    # report, and a retry under the stored id is a duplicate.
+    with pytest.raises(LeaseLostError, match=r"already.reported"):
+        worker.report(worker_id, lease.batch_id, report.model_copy(update={"report_id": "r3"}))
+    assert worker.report(worker_id, lease.batch_id, report).duplicate
     search = api.alice.get(f"/api/v1/searches/{sid}").json()
     assert search["counts"]["done"] == 3 and search["counts"]["in_flight"] == 0
     assert search["best"]["key"] == NB201_ARCHS[2]

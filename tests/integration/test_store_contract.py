@@ -462,6 +462,22 @@ def test_lease_goes_only_to_workers_that_run_the_evaluator(engine: Engine) -> No
     assert lease(_worker(engine, "gpu-box"), ["weight_sharing", "table"]) == first
 
 
+def test_a_report_keeps_its_report_id(running: tuple[Engine, int]) -> None:
+    engine, search_id = running
+    batch_id = _batch(engine, search_id, _archs(engine, search_id, 2))
+    lease = _lease(engine, _worker(engine))
+    assert lease is not None and lease.batch_id == batch_id
+    with session_scope(engine) as s:
+        repo = BatchRepository(s)
+        assert repo.get(batch_id).report_id is None
+        outcome = repo.report(
+            batch_id, lease.token, lease.attempt, _results(lease), now=T0, report_id="abc"
+        )
+        assert outcome.batch.report_id == "abc"
+    with session_scope(engine) as s:
+        assert BatchRepository(s).get(batch_id).report_id == "abc"
+
+
 def test_lease_is_idempotent_per_worker(running: tuple[Engine, int]) -> None:
     engine, search_id = running
     _batch(engine, search_id, _archs(engine, search_id, 1))

@@ -296,11 +296,14 @@ class BatchRepository:
         results: Sequence[EvaluationInput],
         *,
         now: datetime,
+        report_id: str | None = None,
     ) -> ReportOutcome:
         """Store a leased batch's results and mark it done.
 
         `results` must hold exactly one result per member. A repeated report of the same lease and
-        attempt is refused with reason ``already_reported`` (callers may treat it as success).
+        attempt is refused with reason ``already_reported``; the batch keeps `report_id`, the
+        worker's idempotency key, so that a caller can tell a retry of the report that was stored
+        (same id) from a different one.
 
         Raises:
             NotFoundError: No such batch.
@@ -329,6 +332,7 @@ class BatchRepository:
         row.state = BatchState.DONE.value
         row.finished_at = now
         row.updated_at = now
+        row.report_id = report_id
         self._touch_worker(row.lease_worker_id, now)
         self._session.flush()
         return ReportOutcome(to_batch(row, members), evaluations)

@@ -114,6 +114,7 @@ def to_batch(row: BatchRow, member_ids: tuple[int, ...]) -> BatchRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         finished_at=row.finished_at,
+        report_id=row.report_id,
     )
 
 
