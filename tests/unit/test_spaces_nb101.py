@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from surrogate.spaces.nb101 import (
     NB101_OPS,
     NasBench101Space,
     NB101Cell,
+    _full_matrices,
+    _size_weights,
     nb101_module_hash,
 )
 
@@ -355,3 +358,21 @@ def test_the_smallest_cell_can_grow() -> None:
     assert all(n.num_vertices == 3 and n.num_edges == 3 for n in neighbours)
     child = SPACE.mutate(cell, np.random.default_rng(0))
     assert child in neighbours
+
+
+def test_sampling_follows_the_mix_of_cell_sizes_in_the_space() -> None:
+    space = NasBench101Space()
+    rng = np.random.default_rng(0)
+    cells = [space.sample(rng) for _ in range(2000)]
+    for cell in cells:
+        space.validate(cell)  # pruned and within the limits
+    sizes = Counter(cell.num_vertices for cell in cells)
+    # Most distinct NAS-Bench-101 cells have 7 vertices (84 % of a uniform sample of its
+    # hashes); drawing raw matrices as the benchmark did gives under 1 % of them.
+    assert sizes[7] / len(cells) > 0.8 and sizes[6] / len(cells) > 0.05
+    assert len({space.key(cell) for cell in cells}) > 0.95 * len(cells)
+    raw = Counter(space.sample_raw(rng).num_vertices for _ in range(500))
+    assert raw[7] / 500 < 0.05 and sum(raw[n] for n in range(2, 6)) / 500 > 0.7
+    # Every size can be drawn, down to the 2-vertex cell.
+    assert all(weight > 0 for weight in _size_weights())
+    assert len(_full_matrices(2)) == 1 and len(_full_matrices(3)) == 2
