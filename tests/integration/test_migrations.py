@@ -76,7 +76,7 @@ def test_evaluator_kind_is_filled_in_from_existing_specs(database_url: str) -> N
                 )
         upgrade(database_url)
         with engine.connect() as connection:
-            kinds = dict(
+            kinds: dict[str, str | None] = dict(
                 connection.execute(text("SELECT name, evaluator_kind FROM searches")).all()
             )
         assert kinds == {"trains": "weight_sharing", "looks-up": "table", "bare": None}

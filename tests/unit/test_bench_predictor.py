@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from surrogate.bench.predictor import (
+    PredictorRun,
     evaluate_predictor,
     format_summary,
     plot_summary,
@@ -63,7 +64,7 @@ def test_predictor_ranks_held_out_cells_and_writes_its_outputs(tmp_path: Path) -
     space = load_space_file(space_path)
     archs, values = table_data(table_path, space, "val", arch_column="arch", arch_format="json")
     assert len(archs) == len({space.key(a) for a in archs}) and len(archs) == len(values)
-    seen = []
+    seen: list[PredictorRun] = []
     options = FitOptions(**SMALL_FIT)  # type: ignore[arg-type]
     runs = evaluate_predictor(
         space,
