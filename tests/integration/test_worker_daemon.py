@@ -474,8 +474,11 @@ def test_worker_process_trains_a_batch_on_digits_and_results_are_stored(
     # Trained, not guessed: some member is far above chance (10 %) on the digits (a member whose
     # cell cuts the input off from the output cannot be, so not every one need be).
     assert max(r.member.objective or 0.0 for r in results) > 30.0
+    # Heartbeats carry the trainer's phases. Which ones they catch depends on timing (on an idle
+    # machine the 90 training steps fit between two heartbeats, so "train" may be missed);
+    # `test_heartbeats_carry_progress_and_keep_a_long_batch_alive` checks the delivery itself.
     phases = {p.phase for p in controller.batches[batch_id].progress}
-    assert "train" in phases, worker.tail()
+    assert phases <= {"warmup", "train", "calibrate", "evaluate"}, worker.tail()
 
 
 @pytest.mark.slow
