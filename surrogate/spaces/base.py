@@ -21,7 +21,7 @@ seed and independent of global state.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -82,22 +82,20 @@ def live_nodes(graph: ArchGraph, zero_labels: frozenset[int]) -> tuple[bool, ...
         if alive[source] and alive[target]:
             successors[source].append(target)
             predecessors[target].append(source)
-    from_input = _reachable([i for i in range(n) if not has_pred[i]], successors)
-    to_output = _reachable([i for i in range(n) if not has_succ[i]], predecessors)
-    return tuple(ends[i] or (alive[i] and from_input[i] and to_output[i]) for i in range(n))
+    from_input = reachable((i for i in range(n) if not has_pred[i]), successors.__getitem__)
+    to_output = reachable((i for i in range(n) if not has_succ[i]), predecessors.__getitem__)
+    return tuple(ends[i] or (alive[i] and i in from_input and i in to_output) for i in range(n))
 
 
-def _reachable(starts: list[int], neighbours: list[list[int]]) -> list[bool]:
-    """Nodes reachable from `starts` (included) along `neighbours`."""
-    seen = [False] * len(neighbours)
-    stack = list(starts)
-    for node in starts:
-        seen[node] = True
-    while stack:
-        for nxt in neighbours[stack.pop()]:
-            if not seen[nxt]:
-                seen[nxt] = True
-                stack.append(nxt)
+def reachable(starts: Iterable[int], step: Callable[[int], Iterable[int]]) -> set[int]:
+    """Nodes reachable from `starts` (included), where `step(v)` gives the nodes after `v`."""
+    seen = set(starts)
+    frontier = list(seen)
+    while frontier:
+        for nxt in step(frontier.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
     return seen
 
 

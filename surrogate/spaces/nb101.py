@@ -18,13 +18,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from surrogate.exceptions import InvalidArchitectureError
-from surrogate.spaces.base import ArchGraph, JSONValue, SearchSpace
+from surrogate.spaces.base import ArchGraph, JSONValue, SearchSpace, reachable
 
 INPUT = "input"
 OUTPUT = "output"
@@ -173,24 +173,13 @@ def prune(matrix: Matrix, ops: tuple[str, ...]) -> tuple[Matrix, tuple[str, ...]
         The pruned `(matrix, ops)`, or `None` when the output is unreachable from the input.
     """
     n = len(ops)
-    reachable = _reach(lambda v: (w for w in range(v + 1, n) if matrix[v][w]), 0)
-    co_reachable = _reach(lambda v: (w for w in range(v) if matrix[w][v]), n - 1)
-    keep = [v for v in range(n) if v in reachable and v in co_reachable]
+    from_input = reachable([0], lambda v: (w for w in range(v + 1, n) if matrix[v][w]))
+    to_output = reachable([n - 1], lambda v: (w for w in range(v) if matrix[w][v]))
+    keep = [v for v in range(n) if v in from_input and v in to_output]
     if len(keep) < 2:
         return None
     pruned = tuple(tuple(matrix[i][j] for j in keep) for i in keep)
     return pruned, tuple(ops[v] for v in keep)
-
-
-def _reach(step: Callable[[int], Iterable[int]], start: int) -> set[int]:
-    seen = {start}
-    frontier = [start]
-    while frontier:
-        for w in step(frontier.pop()):
-            if w not in seen:
-                seen.add(w)
-                frontier.append(w)
-    return seen
 
 
 # --- the space ---------------------------------------------------------------------------------
@@ -447,6 +436,6 @@ def _check_size(cell: NB101Cell) -> None:
 
 def _dead_vertices(cell: NB101Cell) -> list[int]:
     n = cell.num_vertices
-    forward = _reach(lambda v: (w for w in range(v + 1, n) if cell.matrix[v][w]), 0)
-    backward = _reach(lambda v: (w for w in range(v) if cell.matrix[w][v]), n - 1)
+    forward = reachable([0], lambda v: (w for w in range(v + 1, n) if cell.matrix[v][w]))
+    backward = reachable([n - 1], lambda v: (w for w in range(v) if cell.matrix[w][v]))
     return [v for v in range(n) if v not in forward or v not in backward]
