@@ -319,25 +319,49 @@ def _fit_blr_model(
     epochs: int,
     previous: Surrogate | None,
 ) -> tuple[BlrSurrogate, tuple[int, int, float]]:
-    regressors: list[GCNRegressor] = []
-    steps, losses, epochs_run = 0, [], 0
-    for m in range(options.blr_gcns):
-        if isinstance(previous, BlrSurrogate):
-            regressor = copy.deepcopy(previous.regressors[m])
-            assert isinstance(regressor, GCNRegressor)
-        else:
-            regressor = GCNRegressor(featurizer.num_features, featurizer.num_nodes, options.gcn)
-        epochs_run, member_steps, loss = _train_with_options(
-            regressor, graphs, z, weights, options, epochs
-        )
-        regressors.append(regressor)
-        steps += member_steps
-        losses.append(loss)
+    starts = previous.regressors if isinstance(previous, BlrSurrogate) else None
+    regressors, stats = _train_gcns(
+        featurizer, graphs, z, weights, options, epochs, options.blr_gcns, starts
+    )
     embeddings = [embed_in_chunks(regressor.encoder, graphs) for regressor in regressors]
     Phi = design_matrix(torch.cat(embeddings, dim=-1), options.blr_intercept)
     blr = fit_blr(Phi, z, intercept=options.blr_intercept, max_iter=options.blr_max_iter)
-    stats = (epochs_run, steps, sum(losses) / len(losses))
     return BlrSurrogate(featurizer, regressors, blr, transform), stats
+
+
+def _train_gcns(
+    featurizer: GraphFeaturizer,
+    graphs: DenseGraphs,
+    z: Tensor,
+    weights: Tensor,
+    options: FitOptions,
+    epochs: int,
+    count: int,
+    starts: nn.ModuleList | None,
+) -> tuple[list[GCNRegressor], tuple[int, int, float]]:
+    """Train `count` GCNs one after the other (the BLR's networks, or an ensemble's members).
+
+    Each starts from a copy of `starts[m]` (a warm start; the previous model is left as it is)
+    or from a fresh initialisation.
+
+    Returns:
+        The networks and `(epochs per network, steps of all together, mean last-epoch loss)`.
+    """
+    networks: list[GCNRegressor] = []
+    steps, losses, epochs_run = 0, [], 0
+    for m in range(count):
+        if starts is not None:
+            network = copy.deepcopy(starts[m])
+            assert isinstance(network, GCNRegressor)
+        else:
+            network = GCNRegressor(featurizer.num_features, featurizer.num_nodes, options.gcn)
+        epochs_run, network_steps, loss = _train_with_options(
+            network, graphs, z, weights, options, epochs
+        )
+        networks.append(network)
+        steps += network_steps
+        losses.append(loss)
+    return networks, (epochs_run, steps, sum(losses) / len(losses))
 
 
 def _train_with_options(
@@ -374,25 +398,11 @@ def _fit_ensemble(
     epochs: int,
     previous: Surrogate | None,
 ) -> tuple[EnsembleSurrogate, tuple[int, int, float]]:
-    members: list[GCNRegressor] = []
-    steps, losses, epochs_run = 0, [], 0
-    for m in range(options.ensemble_size):
-        if isinstance(previous, EnsembleSurrogate):
-            member = copy.deepcopy(previous.members[m])
-            assert isinstance(member, GCNRegressor)
-        else:
-            member = GCNRegressor(featurizer.num_features, featurizer.num_nodes, options.gcn)
-        epochs_run, member_steps, loss = _train_with_options(
-            member, graphs, z, weights, options, epochs
-        )
-        members.append(member)
-        steps += member_steps
-        losses.append(loss)
-    return EnsembleSurrogate(featurizer, members, transform), (
-        epochs_run,
-        steps,
-        sum(losses) / len(losses),
+    starts = previous.members if isinstance(previous, EnsembleSurrogate) else None
+    members, stats = _train_gcns(
+        featurizer, graphs, z, weights, options, epochs, options.ensemble_size, starts
     )
+    return EnsembleSurrogate(featurizer, members, transform), stats
 
 
 def load_surrogate(featurizer: GraphFeaturizer, state: dict[str, Any]) -> Surrogate:
