@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -245,7 +245,7 @@ class SearchRunner:
         if budget is not None and evaluations >= budget:
             reason = f"evaluation budget reached: {evaluations} of {budget} evaluations"
             return _Plan(finish=(SearchState.COMPLETED, reason))
-        deadline = _deadline(search)
+        deadline = search.wall_deadline()
         if deadline is not None and now >= deadline:
             reason = (
                 f"wall-time budget reached: {search.budget_wall_seconds:g} s "
@@ -554,17 +554,8 @@ def _snapshot(
     )
 
 
-def _deadline(search: SearchRecord) -> datetime | None:
-    """When the wall-time budget runs out: pauses do not count (none while paused)."""
-    if search.budget_wall_seconds is None or search.started_at is None:
-        return None
-    if search.paused_at is not None:
-        return None
-    return search.started_at + timedelta(seconds=search.budget_wall_seconds + search.paused_seconds)
-
-
 def _wake_in(search: SearchRecord, now: datetime) -> float | None:
-    deadline = _deadline(search)
+    deadline = search.wall_deadline()
     return None if deadline is None else max((deadline - now).total_seconds(), 0.0)
 
 

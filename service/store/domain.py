@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -116,6 +116,15 @@ class SearchRecord:
         if self.paused_at is not None:
             paused += max((end - self.paused_at).total_seconds(), 0.0)
         return max((end - self.started_at).total_seconds() - paused, 0.0)
+
+    def wall_deadline(self) -> datetime | None:
+        """When the wall-time budget runs out if the search keeps running (None: no budget,
+        not started, or paused, when the clock does not run)."""
+        if self.budget_wall_seconds is None or self.started_at is None:
+            return None
+        if self.paused_at is not None:
+            return None
+        return self.started_at + timedelta(seconds=self.budget_wall_seconds + self.paused_seconds)
 
 
 @dataclass(frozen=True, slots=True)
