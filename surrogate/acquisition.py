@@ -36,6 +36,7 @@ from botorch.sampling.index_sampler import IndexSampler
 from botorch.sampling.normal import SobolQMCNormalSampler
 from torch import Tensor
 
+from surrogate.limits import check_maxima
 from surrogate.models.blr import BlrSurrogate
 from surrogate.models.ensemble import EnsembleSurrogate
 
@@ -44,6 +45,15 @@ ACQUISITION_NAMES: tuple[str, ...] = ("ucb", "logei", "lognei", "ts")
 
 AllowedFn = Callable[[list[int]], Tensor]
 """Given the pool indices chosen so far, a `(n,)` bool mask of the choices still allowed."""
+
+
+ACQUISITION_MAXIMA: dict[str, float] = {
+    "mc_samples": 4096,
+    "nei_baseline": 1000,
+    "chunk_size": 65536,
+    "prescreen": 100000,
+}
+"""Largest accepted value of each count of `AcquisitionOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class AcquisitionOptions:
     prescreen: int | None = 1000
 
     def __post_init__(self) -> None:
+        check_maxima("acquisition", self, ACQUISITION_MAXIMA)
         if self.name not in ACQUISITION_NAMES:
             raise ValueError(
                 f"unknown acquisition {self.name!r}; accepted: {', '.join(ACQUISITION_NAMES)}"

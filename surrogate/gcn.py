@@ -30,10 +30,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from surrogate.limits import check_maxima
 from surrogate.spaces.base import ArchGraph, SearchSpace, live_nodes
 
 Normalization = Literal["batch", "layer", "none"]
 Aggregation = Literal["sum", "mean", "sym"]
+
+
+GCN_MAXIMA: dict[str, float] = {
+    "num_layers": 16,
+    "width": 1024,
+}
+"""Largest accepted depth and width of `GCNConfig` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class GCNConfig:
     gated: bool = False
 
     def __post_init__(self) -> None:
+        check_maxima("fit.gcn", self, GCN_MAXIMA)
         if self.num_layers < 1 or self.width < 1:
             raise ValueError(f"num_layers and width must be positive, got {self}")
         if not 0.0 <= self.dropout < 1.0:

@@ -44,6 +44,7 @@ from surrogate.acquisition import (
     thompson_select,
 )
 from surrogate.gcn import GCNConfig, GraphFeaturizer
+from surrogate.limits import check_maxima
 from surrogate.models.fit import FitOptions, FitReport, Surrogate, fit_surrogate, load_surrogate
 from surrogate.samplers.base import Sampler
 from surrogate.spaces.base import SearchSpace
@@ -77,6 +78,17 @@ ranking loss beside the mean square, and two GCNs whose embeddings feed one regr
 add about 0.006 to the held-out Kendall tau (docs/benchmarks.md); the second GCN doubles the
 cost of a refit.
 """
+
+
+BONAS_MAXIMA: dict[str, float] = {
+    "n_init": 10000,
+    "pool_size": 100000,
+    "cold_refit_every": 10000,
+    "max_batch_distance": 1000,
+    "related_walks": 100000,
+    "enumerate_limit": 1000000,
+}
+"""Largest accepted value of each count of `BonasOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,7 @@ class BonasOptions:
     samplers: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        check_maxima("", self, BONAS_MAXIMA)
         # Accept plain dicts for the nested options (JSON from the CLI, the API or a file).
         if isinstance(self.fit, dict):
             fit = dict(self.fit)

@@ -19,11 +19,20 @@ from typing import TypeVar
 import numpy as np
 
 from surrogate.baselines.random_search import UnseenSampler, seen_keys
+from surrogate.limits import check_maxima
 from surrogate.samplers.codes import finite_observations
 from surrogate.spaces.base import SearchSpace
 from surrogate.strategy import Observation, Proposal, Strategy
 
 A = TypeVar("A")
+
+
+EVOLUTION_MAXIMA: dict[str, float] = {
+    "population_size": 10000,
+    "tournament_size": 10000,
+    "mutation_tries": 10000,
+}
+"""Largest accepted value of each count of `EvolutionOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class EvolutionOptions:
     mutation_tries: int = 50
 
     def __post_init__(self) -> None:
+        check_maxima("", self, EVOLUTION_MAXIMA)
         if self.population_size < 1 or self.tournament_size < 1:
             raise ValueError(f"EvolutionOptions: population_size, tournament_size >= 1: {self}")
         if self.mutation_tries < 1:

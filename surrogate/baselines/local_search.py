@@ -23,10 +23,17 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from surrogate.baselines.random_search import UnseenSampler, seen_keys
+from surrogate.limits import check_maxima
 from surrogate.spaces.base import SearchSpace
 from surrogate.strategy import Observation, Proposal, Strategy
 
 A = TypeVar("A")
+
+
+LOCAL_SEARCH_MAXIMA: dict[str, float] = {
+    "max_moves": 100000,
+}
+"""Largest accepted `LocalSearchOptions.max_moves` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class LocalSearchOptions:
     max_moves: int = 10_000
 
     def __post_init__(self) -> None:
+        check_maxima("", self, LOCAL_SEARCH_MAXIMA)
         if self.mode not in ("first", "best"):
             raise ValueError(f"LocalSearchOptions.mode is 'first' or 'best', not {self.mode!r}")
 

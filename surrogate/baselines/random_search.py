@@ -23,6 +23,9 @@ A = TypeVar("A")
 ENUMERATE_LIMIT = 200_000
 """Spaces up to this size are listed once and sampled without replacement."""
 
+ENUMERATE_LIMIT_MAX = 1_000_000
+"""Largest accepted `enumerate_limit` (a listing of a million architectures fits in memory)."""
+
 
 def seen_keys(
     space: SearchSpace[A], observations: Sequence[Observation[A]], pending: Iterable[A]
@@ -101,6 +104,11 @@ class RandomSearch(Strategy[A]):
 
     def __init__(self, space: SearchSpace[A], enumerate_limit: int = ENUMERATE_LIMIT) -> None:
         super().__init__(space)
+        if not 0 <= enumerate_limit <= ENUMERATE_LIMIT_MAX:
+            raise ValueError(
+                f"enumerate_limit is {enumerate_limit}; accepted: 0 to {ENUMERATE_LIMIT_MAX:,} "
+                "(docs/limits.md)"
+            )
         self._unseen: UnseenSampler[A] = UnseenSampler(space, enumerate_limit)
 
     def propose(

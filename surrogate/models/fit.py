@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from surrogate.gcn import DenseGraphs, GCNConfig, GCNRegressor, GraphFeaturizer, embed_in_chunks
+from surrogate.limits import SEED_MAX, check_maxima
 from surrogate.models.blr import BlrSurrogate, design_matrix, fit_blr
 from surrogate.models.ensemble import EnsembleSurrogate
 from surrogate.models.targets import TargetKind, TargetTransform
@@ -34,6 +35,19 @@ logger = logging.getLogger(__name__)
 
 ModelKind = Literal["blr", "ensemble"]
 Surrogate = BlrSurrogate | EnsembleSurrogate
+
+FIT_MAXIMA: dict[str, float] = {
+    "epochs": 5_000,
+    "warm_epochs": 5_000,
+    "min_steps": 100_000,
+    "max_steps": 1_000_000,
+    "batch_size": 4_096,
+    "ensemble_size": 32,
+    "blr_gcns": 8,
+    "blr_max_iter": 10_000,
+    "seed": SEED_MAX,
+}
+"""Largest accepted value of each count of `FitOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,7 @@ class FitOptions:
             raise ValueError(f"epochs, warm_epochs and batch_size must be positive, got {self}")
         if self.blr_gcns < 1 or self.ensemble_size < 1:
             raise ValueError(f"blr_gcns and ensemble_size must be positive, got {self}")
+        check_maxima("fit", self, FIT_MAXIMA)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from surrogate.limits import check_maxima
 from surrogate.samplers.base import Sampler
 from surrogate.samplers.codes import (
     arch_or_none,
@@ -46,6 +47,14 @@ A = TypeVar("A")
 
 _CHUNK = 1024
 """Coefficient draws materialised at once (bounds memory when there are many features)."""
+
+
+ADDITIVE_MAXIMA: dict[str, float] = {
+    "max_features": 100000,
+    "max_iterations": 10000,
+    "restarts": 100,
+}
+"""Largest accepted value of each count of `AdditiveOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class AdditiveOptions:
     restarts: int = 4
 
     def __post_init__(self) -> None:
+        check_maxima("additive", self, ADDITIVE_MAXIMA)
         if self.target not in ("rank", "standardise"):
             raise ValueError(
                 f"AdditiveOptions.target is 'rank' or 'standardise', not {self.target!r}"

@@ -32,6 +32,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from surrogate.limits import check_maxima
 from surrogate.samplers.additive import regression_targets
 from surrogate.samplers.base import Sampler
 from surrogate.samplers.codes import (
@@ -49,6 +50,14 @@ A = TypeVar("A")
 
 _MIN_VARIANCE = 1e-10
 """Floor of a prior variance (a value switched off keeps a finite, tiny variance)."""
+
+
+ARD_MAXIMA: dict[str, float] = {
+    "min_observations": 1000000,
+    "max_iterations": 10000,
+    "max_tries": 1000,
+}
+"""Largest accepted value of each count of `ArdOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class ArdOptions:
     max_tries: int = 20
 
     def __post_init__(self) -> None:
+        check_maxima("ard", self, ARD_MAXIMA)
         if self.target not in ("rank", "standardise"):
             raise ValueError(f"ArdOptions.target is 'rank' or 'standardise', not {self.target!r}")
         if self.value_shape <= 0 or self.credible_z < 0 or self.nil_relevance < 0:

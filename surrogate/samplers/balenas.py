@@ -32,6 +32,7 @@ from torch import Tensor
 
 from surrogate.exceptions import InvalidArchitectureError
 from surrogate.gcn import DenseGraphs, SoftGraphBasis
+from surrogate.limits import SEED_MAX, check_maxima
 from surrogate.models.blr import BlrSurrogate
 from surrogate.models.ensemble import EnsembleSurrogate
 from surrogate.samplers.base import Sampler
@@ -39,6 +40,15 @@ from surrogate.spaces.base import SearchSpace
 from surrogate.strategy import Observation
 
 A = TypeVar("A")
+
+
+BALENAS_MAXIMA: dict[str, float] = {
+    "steps": 10000,
+    "mc_samples": 1000,
+    "max_tries": 1000,
+    "seed": SEED_MAX,
+}
+"""Largest accepted value of each count of `BalenasOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class BalenasOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_maxima("balenas", self, BALENAS_MAXIMA)
         if self.steps < 0 or self.lr <= 0 or self.effective_size <= 0:
             raise ValueError(f"steps >= 0, lr > 0 and effective_size > 0 are required: {self}")
         if not 0 < self.temperature_end <= self.temperature_start:

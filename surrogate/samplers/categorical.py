@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from surrogate.limits import check_maxima
 from surrogate.samplers.base import Sampler
 from surrogate.samplers.codes import (
     codes_matrix,
@@ -36,6 +37,13 @@ from surrogate.spaces.base import SearchSpace
 from surrogate.strategy import Observation
 
 A = TypeVar("A")
+
+
+CATEGORICAL_MAXIMA: dict[str, float] = {
+    "archs_per_draw": 1000,
+    "max_tries": 1000,
+}
+"""Largest accepted value of each count of `CategoricalOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class CategoricalOptions:
     max_tries: int = 20
 
     def __post_init__(self) -> None:
+        check_maxima("categorical", self, CATEGORICAL_MAXIMA)
         if self.prior <= 0 or self.temperature <= 0 or self.evidence < 0:
             raise ValueError(f"CategoricalOptions: prior, temperature > 0, evidence >= 0: {self}")
         if self.archs_per_draw < 1 or self.max_tries < 0:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from surrogate.gcn import GCNConfig, GCNRegressor, GraphFeaturizer
+from surrogate.limits import SEED_MAX, check_maxima
 from surrogate.models.blr import BlrSurrogate
 from surrogate.models.fit import FitOptions, fit_surrogate, load_surrogate
 from surrogate.samplers.base import Sampler
@@ -33,6 +34,14 @@ A = TypeVar("A")
 
 def _default_fit() -> FitOptions:
     return FitOptions(gcn=GCNConfig(num_layers=3, width=32, dropout=0.1), epochs=100)
+
+
+MC_DROPOUT_MAXIMA: dict[str, float] = {
+    "pool_size": 100000,
+    "function_samples": 1000,
+    "seed": SEED_MAX,
+}
+"""Largest accepted value of each count of `McDropoutOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class McDropoutOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_maxima("mc_dropout", self, MC_DROPOUT_MAXIMA)
         if isinstance(self.fit, dict):
             object.__setattr__(self, "fit", FitOptions(**self.fit))
         if self.fit.gcn.dropout <= 0:

@@ -14,12 +14,20 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from surrogate.limits import check_maxima
 from surrogate.samplers.base import Sampler
 from surrogate.samplers.codes import finite_observations
 from surrogate.spaces.base import SearchSpace
 from surrogate.strategy import Observation
 
 A = TypeVar("A")
+
+
+MUTATION_MAXIMA: dict[str, float] = {
+    "top_m": 10000,
+    "max_steps": 100,
+}
+"""Largest accepted value of each count of `MutationOptions` (docs/limits.md)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class MutationOptions:
     step_decay: float = 0.5
 
     def __post_init__(self) -> None:
+        check_maxima("mutation", self, MUTATION_MAXIMA)
         if self.top_m < 1 or self.max_steps < 1 or not 0.0 < self.step_decay <= 1.0:
             raise ValueError(
                 "MutationOptions: top_m >= 1, max_steps >= 1 and 0 < step_decay <= 1 are "

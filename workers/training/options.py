@@ -12,12 +12,29 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from surrogate.limits import SEED_MAX, check_maxima
 from workers.training.exceptions import TrainOptionsError
 
 Method = Literal["weight_sharing", "standalone"]
 Schedule = Literal["fair", "random"]
 METHODS: tuple[str, ...] = ("weight_sharing", "standalone")
 SCHEDULES: tuple[str, ...] = ("fair", "random")
+
+TRAIN_MAXIMA: dict[str, float] = {
+    "epochs": 1_000,
+    "warmup_epochs": 1_000,
+    "steps_per_member": 1_000_000,
+    "batch_size": 4_096,
+    "eval_batch_size": 8_192,
+    "channels": 256,
+    "cells_per_stage": 16,
+    "calibration_batches": 1_000,
+    "log_every": 1_000_000,
+    "cpu_threads": 256,
+    "seed": SEED_MAX,
+}
+"""Largest accepted value of each count of `TrainOptions` (docs/limits.md): a search's training
+options come from its submitter, and these bound what one batch may ask of a worker."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,10 @@ class TrainOptions:
     cpu_threads: int | None = 1
 
     def __post_init__(self) -> None:
+        try:
+            check_maxima("", self, TRAIN_MAXIMA)
+        except ValueError as error:
+            raise TrainOptionsError(str(error)) from None
         if self.method not in METHODS:
             raise TrainOptionsError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.schedule not in SCHEDULES:
