@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, run_controller: bool = True)
     install_error_handlers(app)
     app.include_router(api_router())
     app.include_router(metrics.router)
-    app.include_router(dashboard_router(), responses=ERROR_RESPONSES)
+    app.include_router(dashboard_router(settings.data_roots), responses=ERROR_RESPONSES)
     app.add_middleware(metrics.RequestMetrics, stats=app.state.request_stats)
     if settings.cors_origins:
         app.add_middleware(

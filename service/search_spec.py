@@ -45,6 +45,7 @@ from surrogate.proposer import BonasOptions, BonasStrategy
 from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, space_from_spec
 from surrogate.strategy import Strategy
 from workers.protocol import (
+    DataName,
     DatasetSpec,
     StandaloneEvaluatorSpec,
     TableEvaluatorSpec,
@@ -75,8 +76,12 @@ class TableEvaluator(_Spec):
     """Look architectures up in a benchmark CSV (no training; no GPU).
 
     Attributes:
-        path: The CSV as a path on the workers' machines (relative paths are resolved against
-            each worker's data root).
+        path: The CSV, as a name relative to the data roots (``nb201/cifar10.csv``): each
+            worker looks it up under its ``--data-root`` directories, the service (for the
+            dashboard's baseline) under its ``BONAS_DATA_ROOTS``. Absolute paths, ``..``
+            components, ``~`` and control characters are refused here with a 422; a name
+            that is missing or leaves its root through a symlink is refused by the machine
+            that reads it.
         arch_column: Column holding the architecture.
         arch_format: How that column is written (``string``, ``json``, ``key``, ``matrix_ops``).
         ops_column: Op-list column, for ``matrix_ops``.
@@ -85,7 +90,7 @@ class TableEvaluator(_Spec):
     """
 
     kind: Literal["table"] = "table"
-    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    path: DataName
     arch_column: ColumnName = "arch_str"
     arch_format: Literal["string", "json", "key", "matrix_ops"] = "string"
     ops_column: ColumnName = "ops"

@@ -7,8 +7,13 @@ that starts with ``changeme`` as its admin token is worse than one that refuses 
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./bonas-data/bonas.db"
 MIN_SECRET_LENGTH = 16
@@ -28,6 +33,16 @@ PLACEHOLDER_SECRETS = frozenset(
     }
 )
 """Lower-cased values (or prefixes) that mark a secret as copied from an example."""
+
+
+def _path_list(value: object) -> object:
+    """``a:b`` (as `PATH` is written) or a JSON list, from the environment; lists as they are."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part for part in text.split(os.pathsep) if part]
+    return value
 
 
 class Settings(BaseSettings):
@@ -57,6 +72,12 @@ class Settings(BaseSettings):
             16 characters and not a placeholder.
         admin_name: Owner name the bootstrap admin token acts as.
         cors_origins: Origins allowed by CORS (empty: CORS is off, the default).
+        data_roots: Directories (BONAS_DATA_ROOTS: a JSON list, or paths separated by ``:``)
+            under which the service reads the benchmark tables that searches name, for the
+            dashboard's random-search baseline. Table paths are names relative to these roots
+            (`workers.data_roots`); with none (the default) the service reads no file at all
+            and the baseline answers "not available". Workers have their own roots
+            (``bonas worker --data-root``).
     """
 
     model_config = SettingsConfigDict(
@@ -78,6 +99,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     admin_name: str = Field(default="admin", min_length=1, max_length=200)
     cors_origins: list[str] = Field(default_factory=list)
+    data_roots: Annotated[list[Path], NoDecode, BeforeValidator(_path_list)] = Field(
+        default_factory=list
+    )
 
     @field_validator("admin_token")
     @classmethod

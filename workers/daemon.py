@@ -19,7 +19,6 @@ import logging
 import signal
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 from workers.client import ControllerClient, RetryPolicy, bonas_version
+from workers.data_roots import DataRoots
 from workers.evaluators import (
     Evaluator,
     EvaluatorContext,
@@ -82,7 +82,8 @@ class DaemonOptions:
         device: ``"cpu"`` or ``"cuda:N"``.
         name: Worker name (default ``<host>-<device>``).
         scratch_base: Directory under which the daemon makes its own scratch directory.
-        data_root: Directory that relative table and dataset paths are resolved against.
+        data_roots: The only directories whose tables and datasets a spec may name (names
+            relative to them; none: no file is read, digits still train).
         max_batches: Exit after this many reported batches (``None``: run until stopped).
         request_timeout_s: Timeout of one HTTP request.
         report_deadline_s: How long to keep trying to deliver a report.
@@ -97,7 +98,7 @@ class DaemonOptions:
     device: str = "cpu"
     name: str | None = None
     scratch_base: Path = field(default_factory=default_scratch_base)
-    data_root: Path = field(default_factory=Path.cwd)
+    data_roots: tuple[Path, ...] = ()
     max_batches: int | None = None
     request_timeout_s: float = 30.0
     report_deadline_s: float = 600.0
@@ -194,7 +195,9 @@ class WorkerDaemon:
         """
         resources = acquire_host_resources(self.options.scratch_base, self.name, self.device)
         context = EvaluatorContext(
-            device=self.device, scratch_dir=resources.scratch_dir, data_root=self.options.data_root
+            device=self.device,
+            scratch_dir=resources.scratch_dir,
+            data_roots=DataRoots.of(self.options.data_roots),
         )
         try:
             self._register()
@@ -288,8 +291,13 @@ class WorkerDaemon:
         except EvaluationError as failure:
             error = str(failure)
             reports = None
-        except Exception:  # an evaluator bug must not kill the daemon or strand the lease
-            error = "unexpected error in the evaluator:\n" + traceback.format_exc(limit=20)
+        except Exception as bug:  # an evaluator bug must not kill the daemon or strand the lease
+            # The traceback stays in this log: its messages may quote data files, and the
+            # release message is shown to the search's owner.
+            logger.exception("batch %s: unexpected error in the evaluator", lease.batch_id)
+            error = (
+                f"unexpected error in the evaluator ({type(bug).__name__}); see the worker's log"
+            )
             reports = None
         finally:
             heartbeater.stop()

@@ -39,7 +39,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workers.data_roots import MAX_NAME_LENGTH, DataPathError, check_name
 
 PROTOCOL_VERSION = 1
 """Bumped on any incompatible change; the controller refuses other versions at registration."""
@@ -204,19 +206,36 @@ class RegisterResponse(_Message):
 # --- evaluator specifications --------------------------------------------------------------------
 
 
+def _data_name(value: str) -> str:
+    """Refuse a path that is not a name relative to a data root (see `workers.data_roots`)."""
+    try:
+        check_name(value)
+    except DataPathError as error:
+        raise ValueError(f"path {error}") from None
+    return value
+
+
+DataName = Annotated[
+    str, Field(min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_data_name)
+]
+"""A file or directory named relative to the data roots of the machine that reads it."""
+
+
 class DatasetSpec(_Message):
     """Which data a training evaluator uses; files are resolved on the worker's machine.
 
     Attributes:
         name: Loader name (``"digits"``, ``"cifar10"``, ``"cifar100"``, ``"imagefolder"``).
-        path: File or directory of the data, for loaders that read files.
+        path: Directory of the data, for loaders that read files, as a name relative to the
+            worker's data roots (``cifar``, ``images/flowers``); absolute paths, ``..``
+            and control characters are refused (`workers.data_roots.check_name`).
         options: Further loader options (``val_fraction``, ``split_seed``, ``max_train``,
             ``image_size``, ``augment``: see `workers.datasets.DatasetSpec`), checked by the
             worker.
     """
 
     name: Annotated[str, Field(min_length=1, max_length=64)] = "digits"
-    path: str | None = None
+    path: DataName | None = None
     options: dict[str, JSONValue] = Field(default_factory=dict)
 
 
@@ -224,8 +243,8 @@ class TableEvaluatorSpec(_Message):
     """Evaluate by looking members up in a benchmark CSV (see `surrogate.tables.MetricTable`).
 
     Attributes:
-        path: The CSV, as a path on the worker's machine (relative paths are resolved against
-            the daemon's working directory).
+        path: The CSV, as a name relative to the worker's data roots (``nb201/cifar10.csv``);
+            absolute paths, ``..`` and control characters are refused.
         objective_column: Column whose value is the member's objective.
         metric_columns: Further columns to report as metrics (empty: every numeric column).
         arch_column: Column holding the architecture.
@@ -236,7 +255,7 @@ class TableEvaluatorSpec(_Message):
     """
 
     kind: Literal[EvaluatorKind.TABLE] = EvaluatorKind.TABLE
-    path: Annotated[str, Field(min_length=1)]
+    path: DataName
     objective_column: Annotated[str, Field(min_length=1)]
     metric_columns: tuple[str, ...] = ()
     arch_column: str = "arch_str"

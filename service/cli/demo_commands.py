@@ -8,7 +8,9 @@ NAS-Bench-201 search, shows its progress, and ends by printing the best architec
   files are needed): every batch of 8 NB201 cells is trained jointly in one super-network on
   the CPU, and each cell is ranked by its accuracy on a held-out validation split.
 * ``--table PATH``: the same search against a NAS-Bench-201 CSV (a table evaluator: each
-  "evaluation" is a lookup), the way the benchmark results of the project are produced.
+  "evaluation" is a lookup), the way the benchmark results of the project are produced. The
+  CSV's folder becomes the data root of the worker and of the service, and the search names
+  the table by its file name, as any search must (see `workers.data_roots`).
 """
 
 from __future__ import annotations
@@ -104,15 +106,16 @@ def demo(
 
     console = Console()
     plan = table_plan(table, budget, seed) if table else training_plan(budget, epochs, seed)
+    data_roots = [table.parent] if table else []
     _quiet_logs()
     data_dir = data_dir.resolve()
     url = _prepare_database(data_dir, keep)
     user_token, worker_token = _create_tokens(url)
-    settings = _settings(url, port or _free_port())
+    settings = _settings(url, port or _free_port(), data_roots)
     console.print(f"[bold]bonas demo[/bold]: service on {settings.host}:{settings.port}, {url}")
     server = _start_server(settings)
     base = f"http://{settings.host}:{settings.port}"
-    worker = _start_worker(base, worker_token, data_dir)
+    worker = _start_worker(base, worker_token, data_dir, data_roots)
     try:
         search = _run_search(console, base, user_token, plan, worker, data_dir)
         _print_result(console, base, search, plan)
@@ -165,6 +168,9 @@ def training_plan(budget: int | None, epochs: int, seed: int) -> DemoPlan:
 def table_plan(table: Path, budget: int | None, seed: int) -> DemoPlan:
     """The second example: the same search against a NAS-Bench-201 table.
 
+    The spec names the table by its file name: the demo makes the table's folder the data
+    root of its worker and of its service.
+
     Raises:
         typer.BadParameter: The CSV lacks the NAS-Bench-201 columns the search needs.
     """
@@ -185,7 +191,7 @@ def table_plan(table: Path, budget: int | None, seed: int) -> DemoPlan:
         "space": "nb201",
         "evaluator": {
             "kind": "table",
-            "path": str(table),
+            "path": table.name,
             "report_columns": [NB201_OBJECTIVE, *([report] if report else [])],
         },
         "objective": {"metric": NB201_OBJECTIVE, "goal": "maximize"},
@@ -258,10 +264,12 @@ def _create_tokens(url: str) -> tuple[str, str]:
     return user, worker
 
 
-def _settings(url: str, port: int) -> Any:
+def _settings(url: str, port: int, data_roots: list[Path]) -> Any:
     from service.settings import Settings
 
-    return Settings(database_url=url, host="127.0.0.1", port=port, lease_seconds=60.0)
+    return Settings(
+        database_url=url, host="127.0.0.1", port=port, lease_seconds=60.0, data_roots=data_roots
+    )
 
 
 def _free_port() -> int:
@@ -304,8 +312,11 @@ def _start_server(settings: Any) -> _Server:
     return server
 
 
-def _start_worker(base: str, token: str, data_dir: Path) -> subprocess.Popen[bytes]:
+def _start_worker(
+    base: str, token: str, data_dir: Path, data_roots: list[Path]
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BONAS_WORKER_TOKEN": token}
+    env.pop("BONAS_DATA_ROOTS", None)  # the demo's roots are exactly the ones given below
     command = [
         sys.executable,
         "-c",
@@ -319,6 +330,7 @@ def _start_worker(base: str, token: str, data_dir: Path) -> subprocess.Popen[byt
         "demo-worker",
         "--scratch",
         str(data_dir / "scratch"),
+        *(arg for root in data_roots for arg in ("--data-root", str(root))),
     ]
     with (data_dir / "worker.log").open("wb") as log:
         return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -43,12 +43,18 @@ def worker(
             show_default="~/.cache/bonas/workers",
         ),
     ] = None,
-    data_root: Annotated[
-        Path | None,
+    data_roots: Annotated[
+        list[Path] | None,
         typer.Option(
             "--data-root",
-            help="Directory that relative dataset and table paths are resolved against.",
-            show_default="the current directory",
+            envvar="BONAS_DATA_ROOTS",
+            metavar="DIR",
+            exists=True,
+            file_okay=False,
+            help="A directory whose tables and datasets searches may name, by paths relative "
+            "to it (repeat for several; BONAS_DATA_ROOTS takes them separated by ':'). "
+            "Nothing outside these directories is read on a search's behalf.",
+            show_default="none: only the file-less digits dataset can be used",
         ),
     ] = None,
     max_batches: Annotated[
@@ -89,7 +95,7 @@ def worker(
         kinds = tuple(EvaluatorKind(name) for name in names)
     optional = {
         "scratch_base": scratch,
-        "data_root": data_root,
+        "data_roots": tuple(data_roots) if data_roots else None,
         "max_batches": max_batches,
         "evaluators": kinds,
     }

@@ -14,8 +14,12 @@ This is exact (ties included: equal values are simply zero-width gaps); the bino
 evaluated in logarithms, ``log C(k, n) - log C(N, n) = log k! - log (k-n)! - log N! + log (N-n)!``,
 with the log-factorials accumulated once. A minimised objective is handled by negating.
 
-The table is read on the service's machine. Relative table paths are resolved against the
-service's data root (its working directory by default), the same rule workers apply to theirs.
+The table is read on the service's machine, and only under the service's own data roots
+(``BONAS_DATA_ROOTS``; `workers.data_roots` holds the rules, the same ones workers apply under
+theirs). With no root configured the service reads nothing and the baseline is "not
+available". A table that cannot be used is reported by its name in the spec and the kind of
+problem (`workers.table_files`): the answer never quotes the file, so a user cannot read the
+service's files through a crafted table path.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ import numpy as np
 
 from service.search_spec import SearchSpec, TableEvaluator, build_space
 from surrogate.exceptions import SurrogateError
-from surrogate.tables import MetricTable, TableOptions
+from surrogate.tables import TableOptions
+from workers.data_roots import DataRoots, shown_name
+from workers.table_files import TableFileError, read_table, resolve_table
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +104,7 @@ class TableValues:
     """The objective values of a benchmark table (one per architecture, duplicates merged).
 
     Attributes:
-        path: The file read.
+        path: The table's name, as the spec gives it (never a path of the service's machine).
         values: The finite values of the objective column.
         version: Identifies the file's content (path, mtime, size, reading options).
     """
@@ -116,12 +122,12 @@ class TableValuesCache:
     """Objective columns of benchmark tables, read once per file version (mtime and size).
 
     Args:
-        data_root: What relative table paths are resolved against.
+        data_roots: The directories tables are looked up under (none: no table is read).
         max_tables: How many tables to keep.
     """
 
-    def __init__(self, data_root: Path, max_tables: int = 4) -> None:
-        self._data_root = data_root
+    def __init__(self, data_roots: DataRoots | Sequence[Path] = (), max_tables: int = 4) -> None:
+        self._roots = data_roots if isinstance(data_roots, DataRoots) else DataRoots.of(data_roots)
         self._max_tables = max_tables
         self._cache: OrderedDict[tuple[object, ...], TableValues] = OrderedDict()
         self._curves: OrderedDict[tuple[object, ...], list[float]] = OrderedDict()
@@ -142,18 +148,25 @@ class TableValuesCache:
                 "the search has constraints; the random-search baseline is drawn for "
                 "unconstrained table searches only"
             )
-        path = Path(evaluator.path).expanduser()
-        if not path.is_absolute():
-            path = self._data_root / path
+        if not self._roots:
+            raise TableUnavailableError(
+                "the service reads no benchmark table: no data roots are configured "
+                "(BONAS_DATA_ROOTS); workers read tables on their machines"
+            )
         try:
+            path = resolve_table(self._roots, evaluator.path)
             stat = path.stat()
+        except TableFileError as error:
+            raise TableUnavailableError(
+                f"{error} (the service looks tables up under its own data roots, "
+                "BONAS_DATA_ROOTS; workers read them under theirs)"
+            ) from None
         except OSError:
             raise TableUnavailableError(
-                f"the benchmark table {str(path)!r} is not readable on the service's machine "
-                "(workers read it on theirs); put it at the same path to see the baseline"
+                f"table {shown_name(evaluator.path)}: cannot be read"
             ) from None
         key = (
-            str(path.resolve()),
+            str(path),
             stat.st_mtime_ns,
             stat.st_size,
             evaluator.arch_column,
@@ -197,16 +210,23 @@ class TableValuesCache:
             arch_format=evaluator.arch_format,
             ops_column=evaluator.ops_column,
         )
+        name = evaluator.path
         try:
-            table = MetricTable.from_csv(path, build_space(spec), options)
-        except (SurrogateError, OSError, ValueError) as error:
-            raise TableUnavailableError(f"cannot read the benchmark table: {error}") from error
+            table = read_table(path, name, build_space(spec), options)
+        except TableFileError as error:
+            raise TableUnavailableError(str(error)) from None
+        except SurrogateError:
+            raise TableUnavailableError("the search's space cannot be built") from None
         column = spec.objective.metric
         if column not in table.columns:
-            raise TableUnavailableError(f"the benchmark table has no column {column!r}")
+            raise TableUnavailableError(
+                f"table {shown_name(name)}: column {column!r} missing (or not numeric)"
+            )
         everything = (table.metrics_by_key(key)[column] for key in table.keys())  # noqa: SIM118
         values = tuple(v for v in everything if math.isfinite(v))
         if not values:
-            raise TableUnavailableError(f"the column {column!r} holds no finite value")
+            raise TableUnavailableError(
+                f"table {shown_name(name)}: column {column!r} holds no finite value"
+            )
         logger.info("read %d values of %s from %s", len(values), column, path)
-        return TableValues(str(path), values, version)
+        return TableValues(name, values, version)

@@ -17,6 +17,7 @@ the router, so two apps never share them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -71,17 +72,17 @@ BASELINE_POINTS = 400
 Points = Annotated[int, Query(ge=10, le=MAX_POINTS, description="Most points returned.")]
 
 
-def dashboard_router(data_root: Path | None = None) -> APIRouter:
+def dashboard_router(data_roots: Sequence[Path] = ()) -> APIRouter:
     """The dashboard's page, assets and read endpoints.
 
     Args:
-        data_root: What relative benchmark-table paths are resolved against when the random-search
-            baseline reads a table (default: the service's working directory).
+        data_roots: The only directories the random-search baseline reads benchmark tables
+            under (`Settings.data_roots`; none: it reads no file).
     """
     router = APIRouter()
     results = ResultsCache()
     fits = FitCache()
-    tables = TableValuesCache(data_root or Path.cwd())
+    tables = TableValuesCache(data_roots)
     _add_page(router)
     api = APIRouter(prefix=f"{API_PREFIX}/dashboard", tags=["dashboard"])
 

@@ -205,6 +205,7 @@ class Deployment:
             BONAS_PORT=str(self.port),
             BONAS_LEASE_SECONDS="30",
             BONAS_WORKER_STALE_SECONDS="20",
+            BONAS_DATA_ROOTS=str(self.table.parent),  # the dashboard draws the table's baseline
         )
         self.service = spawn(
             ["serve", "--log-level", "warning"], env, self.workdir, self.workdir / "service.log"
@@ -214,7 +215,7 @@ class Deployment:
     def start_worker(self, name: str) -> None:
         env = self.env(BONAS_WORKER_TOKEN=self.tokens["worker"])
         args = worker_args(
-            self.url, name, self.workdir / "scratch", "--data-root", str(self.workdir)
+            self.url, name, self.workdir / "scratch", "--data-root", str(self.table.parent)
         )
         self.workers.append(spawn(args, env, self.workdir, self.workdir / f"{name}.log"))
 

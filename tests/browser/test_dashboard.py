@@ -34,7 +34,7 @@ def search_spec(deployment: Deployment) -> dict[str, Any]:
         "space": "nb201",
         "evaluator": {
             "kind": "table",
-            "path": str(deployment.table),
+            "path": deployment.table.name,
             "report_columns": list(REPORTED),
         },
         "objective": {"metric": OBJECTIVE},

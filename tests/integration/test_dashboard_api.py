@@ -85,7 +85,7 @@ class Deployment:
                 "space": "nb201",
                 "evaluator": {
                     "kind": "table",
-                    "path": str(self.table),
+                    "path": self.table.name,
                     "report_columns": [OBJECTIVE, "params"],
                 },
                 "objective": {"metric": OBJECTIVE},
@@ -202,7 +202,9 @@ def deployment(migrated_url: str, tmp_path: Path) -> Iterator[Deployment]:
         handle.write(f"arch_str,{OBJECTIVE},params\n")
         for index, arch in enumerate(ARCHS):
             handle.write(f"{SPACE.to_json(arch)['cell']},{table_value(index)},{1000 + index}\n")
-    settings = Settings(_env_file=None, database_url=migrated_url, lease_seconds=60.0)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=migrated_url, lease_seconds=60.0, data_roots=[tmp_path]
+    )
     app = create_app(settings, run_controller=False)
     server = ServiceServer(app)
     server.start()

@@ -76,10 +76,11 @@ def nb201_table(nb201_csv: Path) -> MetricTable[Any]:
 
 
 def table_spec(path: Path, budget: int, **overrides: Any) -> dict[str, Any]:
+    """A table search naming `path` by its file name (workers get its folder as data root)."""
     spec: dict[str, Any] = {
         "name": "e2e-nb201",
         "space": "nb201",
-        "evaluator": {"kind": "table", "path": str(path), "report_columns": [REPORT]},
+        "evaluator": {"kind": "table", "path": path.name, "report_columns": [REPORT]},
         "objective": {"metric": OBJECTIVE},
         "budget": {"evaluations": budget},
         "batch_size": 5,
@@ -134,9 +135,10 @@ class Deployment:
         self.service = spawn(["serve"], env, self.workdir, log)
         wait_until_healthy(self.service, self.base, self.logs, timeout_s)
 
-    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str, data_root: Path | None = None) -> subprocess.Popen[bytes]:
         env = bonas_env(BONAS_WORKER_TOKEN=self.worker_token)
-        args = worker_args(self.base, name, self.workdir / "scratch")
+        roots = ("--data-root", str(data_root)) if data_root else ()
+        args = worker_args(self.base, name, self.workdir / "scratch", *roots)
         process = spawn(args, env, self.workdir, self.workdir / f"{name}.log")
         self.workers[name] = process
         return process
@@ -228,8 +230,8 @@ def test_table_search_over_http_with_two_workers(
     deployment: Deployment, store: Engine, nb201_csv: Path, nb201_table: MetricTable[Any]
 ) -> None:
     deployment.start_service()
-    deployment.start_worker("w1")
-    deployment.start_worker("w2")
+    deployment.start_worker("w1", nb201_csv.parent)
+    deployment.start_worker("w2", nb201_csv.parent)
     budget = 40
     search_id = deployment.submit(table_spec(nb201_csv, budget))
 
@@ -295,8 +297,8 @@ def test_a_killed_service_restarts_and_completes_with_nothing_lost(
     deployment: Deployment, store: Engine, nb201_csv: Path, nb201_table: MetricTable[Any]
 ) -> None:
     deployment.start_service()
-    deployment.start_worker("w1")
-    deployment.start_worker("w2")
+    deployment.start_worker("w1", nb201_csv.parent)
+    deployment.start_worker("w2", nb201_csv.parent)
     budget = 40
     search_id = deployment.submit(table_spec(nb201_csv, budget))
     wait_for(lambda: evaluation_count(store, search_id) >= 15, "15 results", deployment)

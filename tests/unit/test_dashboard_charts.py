@@ -117,7 +117,7 @@ def write_table(path: Path, rows: int) -> list[float]:
 
 def test_table_values_are_read_relative_to_the_data_root_and_cached(tmp_path: Path) -> None:
     values = write_table(tmp_path / "nb.csv", 40)
-    cache = TableValuesCache(tmp_path)
+    cache = TableValuesCache([tmp_path])
     found = cache.values(table_spec("nb.csv"))
     assert sorted(found.values) == sorted(values)
     assert cache.values(table_spec("nb.csv")) is found  # same file version: not read again
@@ -126,19 +126,21 @@ def test_table_values_are_read_relative_to_the_data_root_and_cached(tmp_path: Pa
 
 
 def test_table_values_say_why_they_are_unavailable(tmp_path: Path) -> None:
-    cache = TableValuesCache(tmp_path)
-    with pytest.raises(TableUnavailableError, match="not readable on the service"):
+    cache = TableValuesCache([tmp_path])
+    with pytest.raises(TableUnavailableError, match="no such file under the data roots"):
         cache.values(table_spec("missing.csv"))
+    with pytest.raises(TableUnavailableError, match="no data roots are configured"):
+        TableValuesCache().values(table_spec("missing.csv"))
     write_table(tmp_path / "nb.csv", 5)
     constrained = table_spec(
-        str(tmp_path / "nb.csv"),
+        "nb.csv",
         constraints=[{"metric": "acc", "max": 60}],
-        evaluator={"kind": "table", "path": str(tmp_path / "nb.csv"), "report_columns": ["acc"]},
+        evaluator={"kind": "table", "path": "nb.csv", "report_columns": ["acc"]},
     )
     with pytest.raises(TableUnavailableError, match="constraints"):
         cache.values(constrained)
     other = table_spec("nb.csv", objective={"metric": "other"})
-    with pytest.raises(TableUnavailableError, match="no column 'other'"):
+    with pytest.raises(TableUnavailableError, match="column 'other' missing"):
         cache.values(other)
     training = SearchSpec.model_validate(
         {

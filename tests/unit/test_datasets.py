@@ -186,9 +186,10 @@ def test_malicious_pickle_is_refused_without_running(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     path = tmp_path / "data_batch_1"
     _write(path, {"data": _Exploit(marker), "labels": [1]})
-    with pytest.raises(UnsafePickleError, match=r"(posix|os)\.system"):
+    with pytest.raises(UnsafePickleError, match="refusing to load a global") as refused:
         read_cifar_batch(path)
     assert not marker.exists()
+    assert "system" not in str(refused.value)  # names in a pickle are the file's text
 
 
 @pytest.mark.parametrize(
@@ -216,8 +217,9 @@ def test_unexpected_globals_are_refused(tmp_path: Path, payload: dict[str, Any])
 def test_unexpected_plain_types_are_corrupt(tmp_path: Path, value: object) -> None:
     path = tmp_path / "data_batch_1"
     _write(path, {"data": np.zeros((1, 3072), np.uint8), "labels": [0], "extra": value})
-    with pytest.raises(CorruptDatasetError, match="'extra'"):
+    with pytest.raises(CorruptDatasetError, match="data_batch_1: a value: unexpected") as refused:
         read_cifar_batch(path)
+    assert "extra" not in str(refused.value)  # keys are the file's text, not repeated
 
 
 def test_truncated_and_garbage_files_are_corrupt(tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def test_lease_round_trips_through_json() -> None:
         ({"kind": "table", "path": "a.csv", "objective_column": "acc"}, TableEvaluatorSpec),
         ({"kind": "weight_sharing"}, WeightSharingEvaluatorSpec),
         (
-            {"kind": "standalone", "dataset": {"name": "cifar10", "path": "/d"}, "train": {"e": 1}},
+            {"kind": "standalone", "dataset": {"name": "cifar10", "path": "d"}, "train": {"e": 1}},
             StandaloneEvaluatorSpec,
         ),
     ],

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from surrogate.spaces import get_space
+from workers.data_roots import DataRoots
 from workers.evaluators import EvaluatorContext, SpaceCache
 from workers.evaluators.table import TableEvaluator
 from workers.exceptions import EvaluationError, EvaluationStoppedError
@@ -61,7 +62,7 @@ def make_lease(archs: list[Any], spec: Any, **changes: Any) -> Lease:
 
 
 def evaluator(root: Path) -> TableEvaluator:
-    return TableEvaluator(EvaluatorContext(data_root=root), SpaceCache())
+    return TableEvaluator(EvaluatorContext(data_roots=DataRoots.of([root])), SpaceCache())
 
 
 def spec(**changes: Any) -> TableEvaluatorSpec:
@@ -99,10 +100,10 @@ def test_metric_columns_and_fidelity_can_be_chosen(table_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"path": "nowhere.csv"}, "nowhere.csv"),
+        ({"path": "nowhere.csv"}, "'nowhere.csv': no such file under the data roots"),
         ({"objective_column": "test_acc"}, "objective column 'test_acc'"),
         ({"metric_columns": ("flops",)}, "flops"),
-        ({"arch_column": "arch"}, "not found"),
+        ({"arch_column": "arch"}, "column 'arch' missing"),
     ],
 )
 def test_a_batch_that_cannot_be_looked_up_fails_as_a_whole(
@@ -162,12 +163,17 @@ def test_the_table_is_read_once_and_again_when_the_file_changes(table_dir: Path)
     assert second is not first and second.value(ARCHS[0], "valid_acc") == 99.0
 
 
-def test_absolute_paths_ignore_the_data_root(table_dir: Path, tmp_path_factory: Any) -> None:
+def test_the_table_is_looked_up_under_every_data_root_in_turn(
+    table_dir: Path, tmp_path_factory: Any
+) -> None:
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    ev = TableEvaluator(EvaluatorContext(data_root=elsewhere))
-    (report,) = ev.evaluate(
-        make_lease(ARCHS[:1], spec(path=str(table_dir / "bench.csv"))),
-        lambda p: None,
-        lambda: False,
-    )
+    ev = TableEvaluator(EvaluatorContext(data_roots=DataRoots.of([elsewhere, table_dir])))
+    (report,) = ev.evaluate(make_lease(ARCHS[:1], spec()), lambda p: None, lambda: False)
     assert report.objective == 60.5
+
+
+def test_a_worker_without_data_roots_reads_no_table(table_dir: Path) -> None:
+    with pytest.raises(EvaluationError, match="no data roots are configured"):
+        TableEvaluator(EvaluatorContext()).evaluate(
+            make_lease(ARCHS[:1], spec()), lambda p: None, lambda: False
+        )

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from surrogate.spaces import get_space
+from workers.data_roots import DataRoots
 from workers.evaluators import EvaluatorContext, create_evaluator
 from workers.evaluators.standalone import StandaloneEvaluator
 from workers.evaluators.weight_sharing import WeightSharingEvaluator
@@ -78,10 +79,15 @@ def test_bad_train_options_fail_the_batch(train: dict[str, Any], message: str) -
 
 
 def test_dataset_paths_resolve_on_the_worker_and_options_pass_through(tmp_path: Path) -> None:
-    evaluator = WeightSharingEvaluator(EvaluatorContext(data_root=tmp_path))
+    evaluator = WeightSharingEvaluator(EvaluatorContext(data_roots=DataRoots.of([tmp_path])))
+    cifar = DatasetSpec(name="cifar10", path="cifar", options={"max_train": 10})
+    with pytest.raises(EvaluationError, match="'cifar': no such file under the data roots"):
+        evaluator.dataset(cifar)
+    (tmp_path / "cifar").mkdir()
     with pytest.raises(EvaluationError, match="cannot load dataset 'cifar10'") as caught:
-        evaluator.dataset(DatasetSpec(name="cifar10", path="cifar", options={"max_train": 10}))
-    assert str(tmp_path / "cifar") in str(caught.value)
+        evaluator.dataset(cifar)
+    assert "no CIFAR training batches" in str(caught.value)
+    assert str(tmp_path) not in str(caught.value)  # the worker's own paths are not shown
     with pytest.raises(EvaluationError, match="bad dataset description"):
         evaluator.dataset(DatasetSpec(name="digits", options={"colour": True}))
     with pytest.raises(EvaluationError, match="bad dataset description"):

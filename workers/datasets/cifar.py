@@ -11,23 +11,31 @@ values, integer labels in range) so that a damaged file fails with a message, no
 Only training batches are read (`data_batch_1..5`, or `train` for CIFAR-100); the test batch is
 never opened. Files written by Python 2 (the official ones: byte-string keys) and by Python 3
 (string keys, protocols 2 to 5) are accepted.
+
+The root is a directory the worker resolved under its data roots; batch files are opened only
+if their real path lies inside it. Error messages name the batch file (by its fixed name) and
+the kind of problem, never bytes of the file: a pickle opcode's argument (a global's name, a
+load key) can be any line of a file that is not a CIFAR batch at all.
 """
 
 from __future__ import annotations
 
 import codecs
+import os
 import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy._core import multiarray as _multiarray
 from numpy._core import numeric as _numeric
 
+from workers.data_roots import is_within
 from workers.datasets.base import Augmentation, Dataset, DatasetSpec, check_labels
 from workers.datasets.exceptions import (
     CorruptDatasetError,
+    DatasetError,
     DatasetNotFoundError,
     UnsafePickleError,
 )
@@ -44,7 +52,9 @@ MAX_BATCH_FILE_BYTES = 512 * 1024 * 1024
 
 def _reconstruct(subtype: object, shape: object, dtype: object) -> np.ndarray:
     if subtype is not np.ndarray:
-        raise UnsafePickleError(f"only plain numpy arrays are accepted, got subtype {subtype!r}")
+        raise UnsafePickleError(
+            f"only plain numpy arrays are accepted, got a {type(subtype).__name__} as subtype"
+        )
     reconstruct: Callable[..., np.ndarray] = getattr(_multiarray, "_reconstruct")  # noqa: B009
     return reconstruct(np.ndarray, shape, _safe_dtype_value(dtype))
 
@@ -70,14 +80,14 @@ def _safe_dtype_value(spec: object) -> object:
             raise UnsafePickleError("numpy arrays of Python objects are not accepted")
         return spec
     if not isinstance(spec, str) or spec.lstrip("<>|=").startswith("O"):
-        raise UnsafePickleError(f"unexpected numpy dtype {spec!r} in a CIFAR batch")
+        raise UnsafePickleError("unexpected numpy dtype in a CIFAR batch")
     return spec
 
 
 def _latin1_encode(text: object, encoding: object = "latin1") -> bytes:
     """What protocol-2 pickles written by Python 3 call to rebuild `bytes` (latin-1 only)."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise UnsafePickleError(f"refusing _codecs.encode({type(text).__name__}, {encoding!r})")
+        raise UnsafePickleError("refusing _codecs.encode of anything but latin-1 text")
     return codecs.encode(text, "latin1")
 
 
@@ -99,9 +109,10 @@ class SafeCifarUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
+            # The module and name come from the file: they are not quoted.
             raise UnsafePickleError(
-                f"refusing to load {module}.{name}: a CIFAR batch may only contain dicts, "
-                "lists, strings, bytes, integers and numpy arrays"
+                "refusing to load a global that a CIFAR batch does not use: a CIFAR batch may "
+                "only contain dicts, lists, strings, bytes, integers and numpy arrays"
             ) from None
 
     def persistent_load(self, pid: Any) -> Any:
@@ -116,33 +127,46 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
         UnsafePickleError: The pickle names a global outside the allowed set.
         CorruptDatasetError: The file is truncated, not a pickle, or not a dict.
     """
+    shown = path.name
     if not path.is_file():
-        raise DatasetNotFoundError(f"CIFAR batch file {path} does not exist")
-    size = path.stat().st_size
-    if size > MAX_BATCH_FILE_BYTES:
-        raise CorruptDatasetError(f"{path}: {size} bytes is too large for a CIFAR batch")
-    with path.open("rb") as handle:
-        try:
-            raw = SafeCifarUnpickler(handle, encoding="bytes").load()
-        except UnsafePickleError as error:
-            raise UnsafePickleError(f"{path}: {error}") from None
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
-            raise CorruptDatasetError(
-                f"{path}: not a readable CIFAR batch ({type(error).__name__}: {error})"
-            ) from None
-        if handle.read(1):
-            raise CorruptDatasetError(f"{path}: trailing bytes after the pickle")
+        raise DatasetNotFoundError(f"CIFAR batch file {shown} does not exist")
+    try:
+        size = path.stat().st_size
+        if size > MAX_BATCH_FILE_BYTES:
+            raise CorruptDatasetError(f"{shown}: {size} bytes is too large for a CIFAR batch")
+        with path.open("rb") as handle:
+            raw = _unpickle(handle, shown)
+    except OSError as error:  # its message would quote the absolute path
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        raise CorruptDatasetError(f"{shown}: cannot be read ({reason})") from None
     if not isinstance(raw, dict):
-        raise CorruptDatasetError(f"{path}: a CIFAR batch is a dict, got {type(raw).__name__}")
+        raise CorruptDatasetError(f"{shown}: a CIFAR batch is a dict, got {type(raw).__name__}")
     result: dict[str, Any] = {}
     for key, value in raw.items():
         if isinstance(key, bytes):
             key = key.decode("latin1")
         if not isinstance(key, str):
-            raise CorruptDatasetError(f"{path}: dict keys must be strings, got {key!r}")
-        _check_value(value, f"{path}: {key!r}")
+            raise CorruptDatasetError(f"{shown}: dict keys must be strings")
+        # Keys are checked by `batch_arrays` before they appear in a message; unknown keys
+        # are the file's own text and are not shown.
+        _check_value(value, f"{shown}: a value")
         result[key] = value
     return result
+
+
+def _unpickle(handle: BinaryIO, shown: str) -> Any:
+    try:
+        raw = SafeCifarUnpickler(handle, encoding="bytes").load()
+    except UnsafePickleError as error:
+        raise UnsafePickleError(f"{shown}: {error}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+        # Only the type: an unpickler's message quotes bytes of the file ("invalid load key").
+        raise CorruptDatasetError(
+            f"{shown}: not a readable CIFAR batch ({type(error).__name__})"
+        ) from None
+    if handle.read(1):
+        raise CorruptDatasetError(f"{shown}: trailing bytes after the pickle")
+    return raw
 
 
 def _check_value(value: object, where: str) -> None:
@@ -163,10 +187,9 @@ def _check_value(value: object, where: str) -> None:
 
 def batch_arrays(batch: Mapping[str, Any], label_key: str, path: Path) -> tuple[np.ndarray, ...]:
     """Pixel rows as `(N, 3, 32, 32)` uint8 and labels as `(N,)` int64, checked."""
+    shown = path.name
     if "data" not in batch or label_key not in batch:
-        raise CorruptDatasetError(
-            f"{path}: a CIFAR batch needs the keys 'data' and {label_key!r}, got {sorted(batch)}"
-        )
+        raise CorruptDatasetError(f"{shown}: a CIFAR batch needs the keys 'data' and {label_key!r}")
     data = batch["data"]
     if (
         not isinstance(data, np.ndarray)
@@ -180,7 +203,7 @@ def batch_arrays(batch: Mapping[str, Any], label_key: str, path: Path) -> tuple[
             else type(data).__name__
         )
         raise CorruptDatasetError(
-            f"{path}: 'data' must be a uint8 array of shape (N, {CIFAR_IMAGE_VALUES}), "
+            f"{shown}: 'data' must be a uint8 array of shape (N, {CIFAR_IMAGE_VALUES}), "
             f"got {described}"
         )
     labels = batch[label_key]
@@ -189,10 +212,10 @@ def batch_arrays(batch: Mapping[str, Any], label_key: str, path: Path) -> tuple[
     if not isinstance(labels, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in labels
     ):
-        raise CorruptDatasetError(f"{path}: {label_key!r} must be a list of integers")
+        raise CorruptDatasetError(f"{shown}: {label_key!r} must be a list of integers")
     if len(labels) != data.shape[0]:
         raise CorruptDatasetError(
-            f"{path}: {len(labels)} labels for {data.shape[0]} images in 'data'"
+            f"{shown}: {len(labels)} labels for {data.shape[0]} images in 'data'"
         )
     return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
 
@@ -200,9 +223,12 @@ def batch_arrays(batch: Mapping[str, Any], label_key: str, path: Path) -> tuple[
 def _batch_dir(root: Path, subdir: str, files: tuple[str, ...]) -> Path:
     for candidate in (root, root / subdir):
         if all((candidate / name).is_file() for name in files):
+            for name in files:
+                if not is_within(candidate / name, root):
+                    raise DatasetError(f"{name}: escapes the dataset root through a symlink")
             return candidate
     raise DatasetNotFoundError(
-        f"no CIFAR training batches ({', '.join(files)}) in {root} or {root / subdir}"
+        f"no CIFAR training batches ({', '.join(files)}) in the dataset root or its {subdir}/"
     )
 
 
@@ -217,7 +243,7 @@ def _load(
     for name in files:
         path = directory / name
         batch_images, batch_labels = batch_arrays(read_cifar_batch(path), label_key, path)
-        check_labels(batch_labels, num_classes, str(path))
+        check_labels(batch_labels, num_classes, name)
         images.append(batch_images)
         labels.append(batch_labels)
     return Dataset.from_arrays(

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from surrogate.exceptions import InvalidArchitectureError, SurrogateError
 from surrogate.spaces import SearchSpace, space_from_spec
+from workers.data_roots import DataPathError, DataRoots, Expect
 from workers.exceptions import EvaluationError
 from workers.protocol import EvaluatorKind, Lease, MemberReport, Progress
 
@@ -35,17 +36,24 @@ class EvaluatorContext:
     Attributes:
         device: Torch device to train on (``"cpu"``, ``"cuda:0"``).
         scratch_dir: Directory private to this daemon process, for temporary files.
-        data_root: Directory that relative dataset and table paths are resolved against.
+        data_roots: The only directories whose files a spec may name (none: no file is read).
     """
 
     device: str = "cpu"
     scratch_dir: Path = field(default_factory=Path.cwd)
-    data_root: Path = field(default_factory=Path.cwd)
+    data_roots: DataRoots = field(default_factory=DataRoots)
 
-    def resolve(self, path: str) -> Path:
-        """A path of an evaluator spec, as a path on this machine."""
-        candidate = Path(path).expanduser()
-        return candidate if candidate.is_absolute() else self.data_root / candidate
+    def resolve(self, path: str, expect: Expect = "any") -> Path:
+        """A path of an evaluator spec, as a real path under this worker's data roots.
+
+        Raises:
+            EvaluationError: The name is refused or found under no root (`DataPathError`'s
+                message: the name and the kind of problem only).
+        """
+        try:
+            return self.data_roots.resolve(path, expect)
+        except DataPathError as error:
+            raise EvaluationError(f"data path {error}") from None
 
 
 class Evaluator(ABC):

@@ -3,6 +3,11 @@
 It lets a whole search run without a GPU (NAS-Bench-201 and the like), and it is what the
 end-to-end tests use, since its results are known in advance. The CSV is read once per daemon
 (until the file changes) and shared by every batch that names it.
+
+The spec's path is a name under the worker's data roots (`workers.data_roots`), read through
+`workers.table_files`: an error names the table as the spec gives it and the kind of problem,
+never a line of the file, so that what the user reads back in the batch's release message,
+events and ``finished_reason`` tells nothing about files they may not read.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 from surrogate.exceptions import UnknownArchitectureError
 from surrogate.spaces import SearchSpace
-from surrogate.tables import MetricTable, TableError, TableOptions
+from surrogate.tables import MetricTable, TableOptions
+from workers.data_roots import shown_name
 from workers.evaluators.base import (
     Evaluator,
     EvaluatorContext,
@@ -34,6 +39,7 @@ from workers.protocol import (
     Progress,
     TableEvaluatorSpec,
 )
+from workers.table_files import TableFileError, read_table, resolve_table
 
 _TableKey = tuple[str, int, int, str, str, str, str]
 
@@ -64,14 +70,17 @@ class TableEvaluator(Evaluator):
             raise EvaluationError(f"the table evaluator cannot run a {spec.kind.value!r} batch")
         space = self._spaces.get(lease.space)
         table = self.table(spec, space)
+        shown = shown_name(spec.path)
         if spec.objective_column not in table.columns:
             raise EvaluationError(
-                f"objective column {spec.objective_column!r} is not a metric column of "
-                f"{table.source}; its metric columns are {list(table.columns)}"
+                f"table {shown}: objective column {spec.objective_column!r} missing (or not "
+                "numeric)"
             )
         unknown = [c for c in spec.metric_columns if c not in table.columns]
         if unknown:
-            raise EvaluationError(f"metric columns {unknown} are not in {table.source}")
+            raise EvaluationError(
+                f"table {shown}: metric columns {unknown} missing (or not numeric)"
+            )
         columns = spec.metric_columns or table.columns
         archs = parse_members(space, lease)
         reports = []
@@ -88,15 +97,18 @@ class TableEvaluator(Evaluator):
         """The table a spec names, read once and kept while its file is unchanged.
 
         Raises:
-            EvaluationError: The file is missing or cannot be read as asked.
+            EvaluationError: The name is refused, the file is missing under the data roots or
+                cannot be read as asked (a sanitised message: see `workers.table_files`).
         """
-        path = self.context.resolve(spec.path)
         try:
+            path = resolve_table(self.context.data_roots, spec.path)
             stat = path.stat()
-        except OSError as error:
-            raise EvaluationError(f"benchmark table {str(path)!r}: {error}") from error
+        except TableFileError as error:
+            raise EvaluationError(str(error)) from None
+        except OSError:
+            raise EvaluationError(f"table {shown_name(spec.path)}: cannot be read") from None
         cache_key: _TableKey = (
-            str(path.resolve()),
+            str(path),
             stat.st_mtime_ns,
             stat.st_size,
             json.dumps(space.describe(), sort_keys=True),
@@ -108,7 +120,13 @@ class TableEvaluator(Evaluator):
             if cache_key in self._tables:
                 self._tables.move_to_end(cache_key)
                 return self._tables[cache_key]
-        table = _read(path, space, spec)
+        options = TableOptions(
+            arch_column=spec.arch_column, arch_format=spec.arch_format, ops_column=spec.ops_column
+        )
+        try:
+            table = read_table(path, spec.path, space, options)
+        except TableFileError as error:
+            raise EvaluationError(str(error)) from None
         with self._lock:
             self._tables[cache_key] = table
             while len(self._tables) > self._max_tables:
@@ -127,8 +145,8 @@ class TableEvaluator(Evaluator):
         fidelity = spec.fidelity or spec.objective_column
         try:
             row = table.metrics(arch)
-        except UnknownArchitectureError as error:
-            return _failed(key, fidelity, str(error))
+        except UnknownArchitectureError:
+            return _failed(key, fidelity, f"not in the benchmark table {shown_name(spec.path)}")
         objective = row[spec.objective_column]
         if not math.isfinite(objective):
             return _failed(key, fidelity, f"the table has no {spec.objective_column!r} value")
@@ -141,16 +159,6 @@ class TableEvaluator(Evaluator):
             evaluator=EvaluatorKind.TABLE,
             timings={"total": time.perf_counter() - started},
         )
-
-
-def _read(path: Path, space: SearchSpace[Any], spec: TableEvaluatorSpec) -> MetricTable[Any]:
-    options = TableOptions(
-        arch_column=spec.arch_column, arch_format=spec.arch_format, ops_column=spec.ops_column
-    )
-    try:
-        return MetricTable.from_csv(path, space, options)
-    except (TableError, OSError, UnicodeDecodeError) as error:
-        raise EvaluationError(f"cannot read benchmark table {str(path)!r}: {error}") from error
 
 
 def _failed(key: str, fidelity: str, error: str) -> MemberReport:

@@ -1,0 +1,119 @@
+"""Benchmark tables read on a user's behalf: under the data roots, with sanitised errors.
+
+Both the worker's table evaluator and the service's random-search baseline read a CSV that a
+search names. `read_table` is the one way they do it: the name is resolved by
+`workers.data_roots.DataRoots` (so nothing outside the operator's roots is opened), and every
+failure becomes a `TableFileError` whose message names the table as the user gave it and the
+kind of problem (``table 'x.csv': column 'arch_str' missing``, ``table 'x.csv': not a UTF-8
+text file``), built from fixed text, the spec's own column names and at most a line number.
+The lower layers' messages are never passed on, since they quote headers and cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from surrogate.spaces import SearchSpace
+from surrogate.tables import MetricTable, TableError, TableOptions
+from workers.data_roots import DataPathError, DataRoots, shown_name
+
+logger = logging.getLogger(__name__)
+
+MAX_TABLE_BYTES = 512 * 1024 * 1024
+"""Larger files are refused before reading (NAS-Bench-201's full table is about 10 MB)."""
+
+_LINE = re.compile(r":(\d+): ")
+
+
+class TableFileError(ValueError):
+    """A table named by a spec cannot be used; the message is safe to show to the user."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        self.problem = problem
+        super().__init__(f"table {shown_name(name)}: {problem}")
+
+
+def resolve_table(roots: DataRoots, name: str) -> Path:
+    """The real path of the table `name` under `roots`.
+
+    Raises:
+        TableFileError: The name is malformed, escapes its root or is found under no root.
+    """
+    try:
+        return roots.resolve(name, expect="file")
+    except DataPathError as error:
+        raise TableFileError(name, error.problem) from None
+
+
+def read_table(
+    path: Path, name: str, space: SearchSpace[Any], options: TableOptions
+) -> MetricTable[Any]:
+    """Read the CSV at `path` (a result of `resolve_table` for `name`) as a benchmark table.
+
+    Raises:
+        TableFileError: The file is too large, unreadable, not UTF-8 text, not a CSV, lacks an
+            architecture column, has no numeric column, or a row's architecture cannot be read.
+    """
+    _check_header(path, name, options)
+    try:
+        return MetricTable.from_csv(path, space, options)
+    except TableError as error:
+        logger.info("table %s: %s", path, error)  # the detail stays in the operator's log
+        raise TableFileError(name, _problem(str(error), space, options)) from None
+    except UnicodeDecodeError:
+        raise TableFileError(name, "not a UTF-8 text file") from None
+    except csv.Error:
+        raise TableFileError(name, "not a CSV file") from None
+    except OSError as error:
+        raise TableFileError(name, f"cannot be read ({_strerror(error)})") from None
+
+
+def _check_header(path: Path, name: str, options: TableOptions) -> None:
+    try:
+        size = path.stat().st_size
+        if size > MAX_TABLE_BYTES:
+            raise TableFileError(name, f"larger than {MAX_TABLE_BYTES // 2**20} MiB")
+        with path.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError:
+        raise TableFileError(name, "not a UTF-8 text file") from None
+    except csv.Error:
+        raise TableFileError(name, "not a CSV file") from None
+    except OSError as error:
+        raise TableFileError(name, f"cannot be read ({_strerror(error)})") from None
+    if not header:
+        raise TableFileError(name, "is empty (a CSV with a header row is expected)")
+    columns = [options.arch_column]
+    if options.arch_format == "matrix_ops":
+        columns.append(options.ops_column)
+    for column in columns:
+        if column not in header:
+            raise TableFileError(name, f"column {column!r} missing")
+
+
+def _problem(message: str, space: SearchSpace[Any], options: TableOptions) -> str:
+    """A safe description of a `TableError`, from fixed text and the line number only."""
+    match = _LINE.search(message)
+    where = f"line {match.group(1)}: " if match else ""
+    if "no numeric metric column" in message:
+        return "no numeric metric column"
+    if "empty architecture" in message:
+        return f"{where}empty architecture in column {options.arch_column!r}"
+    if "cannot read architecture" in message:
+        return (
+            f"{where}the architecture cannot be read as one of space {space.name!r} in format "
+            f"{options.arch_format!r}"
+        )
+    if "appears in" in message:
+        return "an architecture appears in several rows"
+    return "cannot be read as a benchmark table"
+
+
+def _strerror(error: OSError) -> str:
+    return os.strerror(error.errno) if error.errno else type(error).__name__
