@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.api import ERROR_RESPONSES, api_router, metrics
+from service.api_docs import install_docs
 from service.auth import TokenCache
 from service.dashboard import dashboard_router
 from service.errors import install_error_handlers
+from service.http_limits import RequestLimits, SecurityHeaders
 from service.settings import Settings
 from service.store import make_engine, safe_url
 from service.store.migrate import ensure_at_head
@@ -31,7 +33,9 @@ Neural architecture search by Bayesian optimisation (BONAS) as a service.
 Users submit searches and read their progress; worker daemons lease batches of architectures,
 evaluate them and report; the controller proposes the next batches from a GCN surrogate.
 Every endpoint but `/api/v1/health` needs `Authorization: Bearer <token>`
-(tokens come from `bonas token create` or `POST /api/v1/tokens`).
+(tokens come from `bonas token create` or `POST /api/v1/tokens`); the token is checked before
+the request body is read. Request bodies are limited to `BONAS_MAX_BODY_BYTES` (1 MiB by default;
+413 above), and NUL characters are refused anywhere in a request (422).
 """
 
 
@@ -52,6 +56,8 @@ def create_app(settings: Settings | None = None, *, run_controller: bool = True)
         version=_version(),
         description=DESCRIPTION,
         lifespan=_lifespan(settings, run_controller),
+        docs_url=None,  # served from the package by `install_docs`, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = None
@@ -62,6 +68,11 @@ def create_app(settings: Settings | None = None, *, run_controller: bool = True)
     app.include_router(api_router())
     app.include_router(metrics.router)
     app.include_router(dashboard_router(settings.data_roots), responses=ERROR_RESPONSES)
+    install_docs(app)
+    # Outermost last: metrics count every answer, the security headers go on refusals too, and
+    # the token and the body's size are checked before anything reads the body.
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(metrics.RequestMetrics, stats=app.state.request_stats)
     if settings.cors_origins:
         app.add_middleware(

@@ -153,20 +153,20 @@ def get_token_cache(request: Request) -> TokenCache:
 TokenCacheDep = Annotated[TokenCache, Depends(get_token_cache)]
 
 
-def authenticate(
-    engine: EngineDep,
-    settings: SettingsDep,
-    cache: TokenCacheDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The caller behind the bearer token.
+PRINCIPAL_STATE = "principal"
+"""Key of ``request.state`` under which `service.http_limits` leaves the verified caller."""
 
-    Raises:
-        ApiError: 401 when the token is missing, malformed, unknown or revoked.
+
+def verify_token(
+    presented: str, settings: Settings, cache: TokenCache, engine: Engine
+) -> Principal | None:
+    """The caller behind a presented secret, or None when it is unknown or revoked.
+
+    The bootstrap admin token is compared by hash in constant time; stored tokens are looked up
+    (through `cache`) with `TokenRepository.verify`. Both the HTTP edge
+    (`service.http_limits.RequestLimits`, before any body is read) and `authenticate` use this
+    one function, so a token means the same thing to both.
     """
-    if credentials is None or not credentials.credentials:
-        raise _unauthorized("missing bearer token: send `Authorization: Bearer <token>`")
-    presented = credentials.credentials
     digest = hash_token(presented)
     bootstrap = settings.admin_token
     if bootstrap is not None and hmac.compare_digest(
@@ -179,9 +179,34 @@ def authenticate(
     with session_scope(engine, read_only=True) as session:
         record = TokenRepository(session).verify(presented)
     if record is None:
-        raise _unauthorized("unknown or revoked token")
+        return None
     principal = Principal(record.role, record.owner, record.id, digest)
     cache.put(principal)
+    return principal
+
+
+def authenticate(
+    request: Request,
+    settings: SettingsDep,
+    cache: TokenCacheDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller behind the bearer token.
+
+    The HTTP edge has usually verified the token already, before reading the body, and left the
+    caller in ``request.state``: then the store is not asked twice.
+
+    Raises:
+        ApiError: 401 when the token is missing, malformed, unknown or revoked.
+    """
+    verified: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
+    if verified is not None:
+        return verified
+    if credentials is None or not credentials.credentials:
+        raise unauthorized("missing bearer token: send `Authorization: Bearer <token>`")
+    principal = verify_token(credentials.credentials, settings, cache, get_engine(request))
+    if principal is None:
+        raise unauthorized("unknown or revoked token")
     return principal
 
 
@@ -202,7 +227,8 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
     return check
 
 
-def _unauthorized(detail: str) -> ApiError:
+def unauthorized(detail: str) -> ApiError:
+    """A 401 answer that asks for a bearer token."""
     return ApiError(401, ErrorReason.UNAUTHORIZED.value, detail, {"WWW-Authenticate": "Bearer"})
 
 

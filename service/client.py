@@ -66,23 +66,71 @@ class BonasApiError(Exception):
         self.detail = detail
 
 
+MAX_SPEC_BYTES = 1024 * 1024
+"""Largest spec file read (the service's default body limit)."""
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases.
+
+    Aliases let a few hundred bytes expand into gigabytes (the "billion laughs" document); a spec
+    never needs them, so the scanner refuses the first ``&anchor`` or ``*alias`` it meets.
+    """
+
+    def fetch_anchor(self) -> None:
+        raise _NoAliases(self.get_mark())
+
+    def fetch_alias(self) -> None:
+        raise _NoAliases(self.get_mark())
+
+
+class _NoAliases(yaml.YAMLError):
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(
+            f"anchors and aliases (&name, *name) are not accepted in a spec (line "
+            f"{mark.line + 1}, column {mark.column + 1}); write the values out"
+        )
+
+
 def load_spec_file(path: str | Path) -> dict[str, Any]:
     """Read a search spec from a YAML or JSON file.
 
+    Files above `MAX_SPEC_BYTES` and YAML anchors or aliases are refused, so that a hostile or
+    broken file cannot hang the client. Messages give the position of a syntax error, never the
+    file's text.
+
     Raises:
-        ValueError: The file is not a mapping, or not valid YAML/JSON (the message names it).
+        ValueError: The file is too large, not a mapping, or not valid YAML/JSON (the message
+            names it).
         OSError: The file cannot be read.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise ValueError(f"{path} holds {size} bytes; a spec may hold at most {MAX_SPEC_BYTES}")
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_SPEC_BYTES + 1)
+    if len(raw) > MAX_SPEC_BYTES:  # grew since stat, or not a regular file
+        raise ValueError(f"{path} holds more than {MAX_SPEC_BYTES} bytes, the most a spec may")
+    text = raw.decode("utf-8")
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        kind = "JSON" if path.suffix == ".json" else "YAML"
-        raise ValueError(f"{path} is not valid {kind}: {error}") from error
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, _SpecLoader)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML: {_yaml_problem(error)}") from error
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping (name, space, evaluator, budget, ...)")
     return data
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What is wrong and where, without the snippet of the file PyYAML quotes."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+        return f"{error.problem or error.context or 'syntax error'}{where}"
+    return str(error)
 
 
 class BonasClient:

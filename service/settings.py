@@ -16,6 +16,8 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./bonas-data/bonas.db"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+"""Largest request body by default: a search spec or a batch report is a few kilobytes."""
 MIN_SECRET_LENGTH = 16
 PLACEHOLDER_SECRETS = frozenset(
     {
@@ -72,6 +74,8 @@ class Settings(BaseSettings):
             16 characters and not a placeholder.
         admin_name: Owner name the bootstrap admin token acts as.
         cors_origins: Origins allowed by CORS (empty: CORS is off, the default).
+        max_body_bytes: Largest request body the API reads, in bytes (default 1 MiB); a larger
+            ``Content-Length`` or streamed body is answered 413 before it is parsed.
         data_roots: Directories (BONAS_DATA_ROOTS: a JSON list, or paths separated by ``:``)
             under which the service reads the benchmark tables that searches name, for the
             dashboard's random-search baseline. Table paths are names relative to these roots
@@ -99,6 +103,7 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     admin_name: str = Field(default="admin", min_length=1, max_length=200)
     cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=2**30)
     data_roots: Annotated[list[Path], NoDecode, BeforeValidator(_path_list)] = Field(
         default_factory=list
     )

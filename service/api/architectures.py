@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from service.api.export import ExportFormat, NetworkSize, export_module, genotype
+from service.api.export import MAX_SIZE, ExportFormat, NetworkSize, export_module, genotype
 from service.api.params import ArchitectureId, Limit, Offset, SearchId
 from service.api.views import architecture_out, best_view, spec_of, visible_search
 from service.auth import EngineDep, UserDep
@@ -40,8 +40,6 @@ EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
         },
     }
 }
-
-Size = Annotated[int | None, Query(ge=1, le=4096)]
 
 
 @router.get("/architectures", summary="List the architectures of a search")
@@ -131,17 +129,18 @@ def export_best(
     format: Annotated[ExportFormat, Query(description="json, torchscript or state_dict.")] = (
         ExportFormat.JSON
     ),
-    num_classes: Size = None,
-    in_channels: Annotated[int | None, Query(ge=1, le=64)] = None,
-    channels: Annotated[int | None, Query(ge=1, le=512)] = None,
-    cells_per_stage: Annotated[int | None, Query(ge=1, le=32)] = None,
+    num_classes: Annotated[int | None, Query(ge=1, le=MAX_SIZE["num_classes"])] = None,
+    in_channels: Annotated[int | None, Query(ge=1, le=MAX_SIZE["in_channels"])] = None,
+    channels: Annotated[int | None, Query(ge=1, le=MAX_SIZE["channels"])] = None,
+    cells_per_stage: Annotated[int | None, Query(ge=1, le=MAX_SIZE["cells_per_stage"])] = None,
 ) -> Response:
     """The best architecture as a download.
 
     ``json``: its genotype (space description, key, architecture, objective, metrics).
     ``torchscript``: its network, freshly initialised, for ``torch.jit.load``.
     ``state_dict``: the same network's weights, for ``torch.load`` into the workers' supernet
-    class. The network's size follows the search; the query may override it.
+    class. The network's size follows the search; the query may override it. A module above
+    4,000,000 parameters is refused (422).
     """
     with session_scope(engine, read_only=True) as session:
         search = visible_search(session, principal, search_id)

@@ -9,7 +9,9 @@ the same class (``workers.supernets``) when bonas is installed.
 
 The network's size follows the search: the dataset's classes and channels for training
 evaluators, NAS-Bench-201's network (16 channels, 5 cells per stage, 10 classes of RGB images)
-for table searches; the query may override each.
+for table searches; the query may override each, within `MAX_SIZE`. Whatever the sizes, a
+module of more than `MAX_EXPORT_PARAMETERS` parameters is refused (422) before it is built: the
+network is first laid out on PyTorch's ``meta`` device, which costs no memory, and counted.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ DATASET_SHAPES = {"digits": (10, 1), "cifar10": (10, 3), "cifar100": (100, 3)}
 
 TABLE_NETWORK = {"channels": 16, "cells_per_stage": 5, "num_classes": 10, "in_channels": 3}
 """The network a benchmark table's numbers were measured on (NAS-Bench-201's CIFAR-10 net)."""
+
+MAX_SIZE = {"num_classes": 10_000, "in_channels": 64, "channels": 128, "cells_per_stage": 16}
+"""Largest value of each size the export's query accepts."""
+MAX_EXPORT_PARAMETERS = 4_000_000
+"""Largest exported module, in parameters and buffers (16 MB of float32: DARTS's 3.3M-parameter
+CIFAR-10 network fits, NAS-Bench-201's table network has 0.35M)."""
 
 
 class ExportFormat(enum.StrEnum):
@@ -102,6 +110,8 @@ def export_module(
     arch = space.from_json(view.architecture.arch)
     config = SupernetConfig(**_network_size(spec, size))
     try:
+        with torch.device("meta"):
+            _check_parameters(build_supernet(space, [arch], config), config)
         network = build_supernet(space, [arch], config)
     except SupernetError as error:
         raise ApiError(422, ErrorReason.INVALID_REQUEST.value, str(error)) from error
@@ -112,6 +122,19 @@ def export_module(
         return ExportFile(buffer.getvalue(), "application/octet-stream", f"{stem}.pt")
     _script(network, arch, config, torch, buffer)
     return ExportFile(buffer.getvalue(), "application/octet-stream", f"{stem}.torchscript.pt")
+
+
+def _check_parameters(network: Any, config: Any) -> None:
+    """Refuse a network above `MAX_EXPORT_PARAMETERS` (counted on a ``meta`` copy)."""
+    count = sum(p.numel() for p in network.parameters()) + sum(b.numel() for b in network.buffers())
+    if count > MAX_EXPORT_PARAMETERS:
+        raise ApiError(
+            422,
+            ErrorReason.INVALID_REQUEST.value,
+            f"the exported network would hold {count} parameters (channels={config.channels}, "
+            f"cells_per_stage={config.cells_per_stage}, num_classes={config.num_classes}); at "
+            f"most {MAX_EXPORT_PARAMETERS} are exported: ask for fewer channels or cells",
+        )
 
 
 def _script(network: Any, arch: Any, config: Any, torch: Any, buffer: io.BytesIO) -> None:
@@ -154,6 +177,12 @@ def _network_size(spec: SearchSpec, size: NetworkSize) -> dict[str, int]:
     for name in ("num_classes", "in_channels", "channels", "cells_per_stage"):
         value = getattr(size, name)
         if value is not None:
+            if not 1 <= value <= MAX_SIZE[name]:
+                raise ApiError(
+                    422,
+                    ErrorReason.INVALID_REQUEST.value,
+                    f"{name} must be between 1 and {MAX_SIZE[name]}, got {value}",
+                )
             chosen[name] = value
     if "num_classes" not in chosen:
         raise ApiError(

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.auth import EngineDep, PrincipalDep, SettingsDep
+from service.auth import AdminDep, EngineDep, SettingsDep
 from service.store import (
     BatchState,
     SearchRepository,
@@ -113,13 +113,15 @@ class RequestMetrics:
     responses={
         200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}},
         401: {"description": "Missing, unknown or revoked token.", "content": _ERROR_JSON},
+        403: {"description": "Not an admin token.", "content": _ERROR_JSON},
         503: {"description": "The database is busy; retry after a pause.", "content": _ERROR_JSON},
     },
 )
 def metrics(
-    request: Request, principal: PrincipalDep, engine: EngineDep, settings: SettingsDep
+    request: Request, principal: AdminDep, engine: EngineDep, settings: SettingsDep
 ) -> PlainTextResponse:
-    """Request counters of this process, and searches, batches, evaluations and workers."""
+    """Request counters of this process, and searches, batches, evaluations and workers (admin
+    tokens only: the figures cover every user's searches)."""
     lines = list(_store_lines(engine, settings.stale_seconds))
     stats: RequestStats | None = getattr(request.app.state, "request_stats", None)
     if stats is not None:

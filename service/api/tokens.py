@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from service.api.params import Limit, Offset, TokenId
 from service.auth import AdminDep, SessionDep, TokenCacheDep
@@ -18,8 +18,12 @@ router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a token")
-def create_token(body: TokenCreate, principal: AdminDep, session: SessionDep) -> TokenCreated:
-    """A new token with a role; its secret is in this answer and nowhere else."""
+def create_token(
+    body: TokenCreate, principal: AdminDep, session: SessionDep, response: Response
+) -> TokenCreated:
+    """A new token with a role; its secret is in this answer and nowhere else (which no cache
+    may keep: ``Cache-Control: no-store``)."""
+    response.headers["Cache-Control"] = "no-store"
     record, secret = TokenRepository(session).create(
         role=body.role, owner=body.owner, label=body.label, now=utcnow()
     )

@@ -26,6 +26,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from service.api.params import SearchId
 from service.api.views import spec_of, visible_search
 from service.auth import EngineDep, SettingsDep, UserDep
 from service.dashboard import data
@@ -100,7 +101,7 @@ def dashboard_router(data_roots: Sequence[Path] = ()) -> APIRouter:
 
     @api.get("/searches/{search_id}/series", summary="Best so far against evaluations")
     def series(
-        search_id: int, principal: UserDep, engine: EngineDep, max_points: Points = MAX_POINTS
+        search_id: SearchId, principal: UserDep, engine: EngineDep, max_points: Points = MAX_POINTS
     ) -> SeriesOut:
         """The best-so-far curve (exact steps) and the evaluation points, thinned past
         ``max_points`` keeping every new best and the extremes of each stretch of the run."""
@@ -112,7 +113,7 @@ def dashboard_router(data_roots: Sequence[Path] = ()) -> APIRouter:
 
     @api.get("/searches/{search_id}/baseline", summary="Random-search expectation")
     def baseline(
-        search_id: int,
+        search_id: SearchId,
         principal: UserDep,
         engine: EngineDep,
         up_to: Annotated[
@@ -131,7 +132,7 @@ def dashboard_router(data_roots: Sequence[Path] = ()) -> APIRouter:
 
     @api.get("/searches/{search_id}/surrogate", summary="Predicted against measured")
     def surrogate(
-        search_id: int, principal: UserDep, engine: EngineDep, max_points: Points = MAX_POINTS
+        search_id: SearchId, principal: UserDep, engine: EngineDep, max_points: Points = MAX_POINTS
     ) -> SurrogateOut:
         """Every surrogate version with Kendall's tau between its predictions and the
         measurements of what it proposed, and the (thinned) predicted-measured pairs."""
@@ -143,7 +144,7 @@ def dashboard_router(data_roots: Sequence[Path] = ()) -> APIRouter:
 
     @api.get("/searches/{search_id}/tradeoff", summary="Objective against params or FLOPs")
     def tradeoff(
-        search_id: int,
+        search_id: SearchId,
         principal: UserDep,
         engine: EngineDep,
         metric: Annotated[
@@ -161,7 +162,7 @@ def dashboard_router(data_roots: Sequence[Path] = ()) -> APIRouter:
 
     @api.get("/searches/{search_id}/top", summary="The best architectures, drawn")
     def top(
-        search_id: int,
+        search_id: SearchId,
         principal: UserDep,
         engine: EngineDep,
         limit: Annotated[int, Query(ge=1, le=50, description="How many.")] = 6,
@@ -172,7 +173,7 @@ def dashboard_router(data_roots: Sequence[Path] = ()) -> APIRouter:
             return data.top_out(session, search, spec_of(search), limit)
 
     @api.get("/searches/{search_id}/batches", summary="Batches in flight")
-    def batches(search_id: int, principal: UserDep, engine: EngineDep) -> BatchesOut:
+    def batches(search_id: SearchId, principal: UserDep, engine: EngineDep) -> BatchesOut:
         """Leased and queued batches with their workers, lease clocks and progress."""
         with session_scope(engine, read_only=True) as session:
             search = visible_search(session, principal, search_id)

@@ -241,7 +241,8 @@ def test_health_needs_no_token_and_metrics_do(api: Api) -> None:
         assert refused.status_code == 401
         assert refused.json()["reason"] == "unauthorized"
     api.submit(api.alice)
-    text = api.alice.get("/metrics").text
+    assert api.alice.get("/metrics").status_code == 403  # the figures cover every user
+    text = api.admin.get("/metrics").text
     assert 'bonas_searches{state="created"} 1' in text
     assert 'bonas_http_requests_total{method="POST",handler="create_search",status="201"} 1' in text
 

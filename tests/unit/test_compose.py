@@ -67,22 +67,50 @@ def test_services_run_the_expected_commands(services: dict[str, Any]) -> None:
     assert "/api/v1/health" in health
 
 
-def test_every_command_line_parses_against_the_cli(services: dict[str, Any]) -> None:
+def parse_command(service: str, args: list[str]) -> Any:
+    """The click context of ``bonas <args>``, parsed as a real run would, without running."""
     # Typer ships its own copy of click, so groups and errors are recognised by behaviour.
     root: Any = typer.main.get_command(app)
+    command, parent, rest = root, root.context_class(root, info_name="bonas"), list(args)
+    while hasattr(command, "get_command"):
+        name, rest = rest[0], rest[1:]
+        found = command.get_command(parent, name)
+        assert found is not None, f"{service}: `bonas {name}` is not a command"
+        command, parent = found, command.context_class(found, info_name=name, parent=parent)
+    try:
+        return command.make_context(command.name or "", rest, parent=parent.parent)
+    except Exception as error:
+        names = {cls.__name__ for cls in type(error).__mro__}
+        assert "UsageError" not in names, f"{service}: `bonas {' '.join(args)}`: {error}"
+        raise
+
+
+def with_service_environment(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set the variables compose would pass to `service` (values stand in for the .env's)."""
+    for variable in service.get("environment", {}):
+        monkeypatch.setenv(variable, f"value-of-{variable}")
+
+
+def test_every_command_line_parses_against_the_cli(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for service, args in bonas_commands(services).items():
-        command, parent, rest = root, root.context_class(root, info_name="bonas"), list(args)
-        while hasattr(command, "get_command"):
-            name, rest = rest[0], rest[1:]
-            found = command.get_command(parent, name)
-            assert found is not None, f"{service}: `bonas {name}` is not a command"
-            command, parent = found, command.context_class(found, info_name=name, parent=parent)
-        try:  # parses options and arguments exactly as a real run would, without running
-            command.make_context(command.name or "", rest, parent=parent.parent)
-        except Exception as error:
-            names = {cls.__name__ for cls in type(error).__mro__}
-            assert "UsageError" not in names, f"{service}: `bonas {' '.join(args)}`: {error}"
-            raise
+        with monkeypatch.context() as patch:
+            with_service_environment(services[service], patch)
+            parse_command(service, args)
+
+
+def test_no_secret_is_on_a_command_line(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Command lines are visible to every user of the host (`ps`); the environment is not.
+    for service, args in bonas_commands(services).items():
+        assert "--token" not in args, f"{service}: the token is on the command line"
+        assert not any("TOKEN" in arg for arg in args), (service, args)
+    assert "BONAS_WORKER_TOKEN" in services["worker"]["environment"]
+    with_service_environment(services["worker"], monkeypatch)
+    context = parse_command("worker", bonas_commands(services)["worker"])
+    assert context.params["token"] == "value-of-BONAS_WORKER_TOKEN"
 
 
 def test_each_command_answers_help(services: dict[str, Any]) -> None:
