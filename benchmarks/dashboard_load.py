@@ -84,7 +84,7 @@ class LoadSearch:
             {
                 "name": f"load-{evaluations}",
                 "space": "nb201",
-                "evaluator": {"kind": "table", "path": str(table_path), "report_columns": REPORTED},
+                "evaluator": {"kind": "table", "path": table_path.name, "report_columns": REPORTED},
                 "objective": {"metric": OBJECTIVE},
                 "budget": {"evaluations": evaluations},
                 "batch_size": BATCH,
@@ -317,7 +317,8 @@ def main() -> None:
     print(f"populated {args.evaluations} evaluations in {time.perf_counter() - started:.1f} s")
 
     port = free_port()
-    app = create_app(Settings(database_url=url, port=port), run_controller=False)
+    settings = Settings(database_url=url, port=port, data_roots=[table.parent])
+    app = create_app(settings, run_controller=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
             ``lease_seconds``, so three heartbeats may be lost before a lease lapses).
         poll_interval_s: How long a worker without work waits before asking again.
         max_attempts: How many leases a batch gets before it is marked failed.
+        round_timeout_s: Longest a controller round (one search's refit and proposal, run in
+            its own process) may take before it is killed and counted as a failed round
+            (docs/limits.md).
         worker_stale_seconds: A worker not seen for this long is flagged stale (default:
             ``lease_seconds``).
         token_cache_seconds: How long a verified token is trusted without a database lookup
@@ -98,6 +101,7 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float | None = Field(default=None, gt=0)
     poll_interval_s: float = Field(default=2.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    round_timeout_s: float = Field(default=900.0, gt=0, le=86_400)
     worker_stale_seconds: float | None = Field(default=None, gt=0)
     token_cache_seconds: float = Field(default=5.0, ge=0)
     admin_token: SecretStr | None = None
