@@ -8,9 +8,20 @@ task runs the reaper (expired leases) and, as a safety net, wakes every active s
 periodically, so nothing depends on a notification being delivered. A search's wall-time budget
 wakes it at its deadline.
 
-A round that fails on a database outage is retried with backoff; a round that fails for any other
-reason is retried too, and after `max_errors` consecutive failures the search is marked failed
-with the error, so a broken strategy cannot spin forever.
+Isolation: each round's proposal runs in its own child process (`RoundProcesses`, see
+`service.controller.isolation` for why a process per round), with a time limit
+(``round_timeout_s``), and the pool has several threads, so rounds of different searches run
+side by side: a slow refit of one search delays another's round only by the CPU they share.
+A notification for a search whose round is running checks whether the search was cancelled,
+paused or finished meanwhile, and if so kills that round at once. `stop` kills every round in
+progress instead of waiting for it, so a SIGTERM ends the service within seconds; nothing of a
+killed round was written (a round writes in one transaction after its proposal), so the store
+stays as it was before the round.
+
+A round that fails on a database outage is retried with backoff and never counts toward failing
+the search; a round that fails for any other reason (its time limit included) is retried too,
+and after `max_errors` consecutive failures the search is marked failed with the error, so a
+broken strategy cannot spin forever. A round stopped on purpose is no failure.
 """
 
 from __future__ import annotations
@@ -24,12 +35,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from service.controller.isolation import RoundInterrupted, RoundProcesses
 from service.controller.runner import Clock, SearchRunner, StepResult
 from service.exceptions import NotFoundError, StoreUnavailableError
 from service.settings import Settings
 from service.store import utcnow
 
 logger = logging.getLogger(__name__)
+
+ROUND_THREADS = 8
+"""Rounds that may run at once (each in its own process, mostly waiting on it)."""
 
 
 class Controller:
@@ -38,16 +53,18 @@ class Controller:
     Args:
         engine: The store's engine (at the migration head).
         settings: Service settings (``lease_seconds`` sets the reaper's pace, ``max_attempts``
-            the leases a batch gets).
-        workers: Threads that run rounds (one suits a small machine: refits use every core).
+            the leases a batch gets, ``round_timeout_s`` a round's time limit).
+        workers: Rounds of different searches that may run at once (each thread waits on a
+            child process); more than one, so that one slow round holds no other search.
         reap_interval_s: Seconds between reaper sweeps (default: ``settings.reap_interval_s``,
             else a quarter of the lease, at most 5 s).
         sweep_interval_s: Seconds between safety-net wake-ups of every active search.
         max_errors: Consecutive failed rounds after which a search is marked failed.
-        torch_threads: Intra-op threads torch may use in this process, set by `start` (None
-            leaves torch's setting alone). One is best on small shared machines: the surrogate's
-            small matrices gain nothing from more, and spinning threads that compete with
-            workers and other processes made refits 6 to 20 times slower on a 2-core host.
+        torch_threads: Intra-op threads torch may use in this process (set by `start`) and in
+            every round's process (None leaves torch's setting alone). One is best on small
+            shared machines: the surrogate's small matrices gain nothing from more, and
+            spinning threads that compete with workers and other processes made refits 6 to
+            20 times slower on a 2-core host.
         clock: Source of "now" (tests pass a fake one).
     """
 
@@ -56,7 +73,7 @@ class Controller:
         engine: Engine,
         settings: Settings,
         *,
-        workers: int = 1,
+        workers: int = ROUND_THREADS,
         reap_interval_s: float | None = None,
         sweep_interval_s: float = 15.0,
         max_errors: int = 5,
@@ -64,7 +81,14 @@ class Controller:
         clock: Clock = utcnow,
     ) -> None:
         self._engine = engine
-        self._runner = SearchRunner(engine, max_attempts=settings.max_attempts, clock=clock)
+        self._rounds = RoundProcesses(settings.round_timeout_s)
+        self._runner = SearchRunner(
+            engine,
+            max_attempts=settings.max_attempts,
+            clock=clock,
+            rounds=self._rounds,
+            torch_threads=torch_threads,
+        )
         self._workers = workers
         configured = getattr(settings, "reap_interval_s", None)  # newer settings carry it
         self._reap_interval_s = (
@@ -75,6 +99,7 @@ class Controller:
         self._torch_threads = torch_threads
         self._lock = threading.Lock()
         self._dirty: set[int] = set()
+        self._checked: set[int] = set()  # running rounds already checked since their last notify
         self._running: dict[int, asyncio.Future[StepResult]] = {}
         self._errors: dict[int, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -100,10 +125,15 @@ class Controller:
         """
         with self._lock:
             self._dirty.add(search_id)
+            self._checked.discard(search_id)
             loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed since the check
                 loop.call_soon_threadsafe(wake.set)
+
+    def rounds_in_progress(self) -> tuple[int, ...]:
+        """Searches whose round's process is running now."""
+        return self._rounds.in_progress()
 
     @property
     def running(self) -> bool:
@@ -115,6 +145,7 @@ class Controller:
         if self._tasks:
             return
         loop = asyncio.get_running_loop()
+        self._rounds.open()
         if self._torch_threads is not None:
             import torch
 
@@ -135,7 +166,8 @@ class Controller:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Stop the background tasks and wait for rounds in progress to finish."""
+        """Stop the background tasks, killing the rounds in progress (nothing of theirs is
+        written; their searches get a fresh round when the service starts again)."""
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -143,6 +175,7 @@ class Controller:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        self._rounds.close()
         running = list(self._running.values())
         if running:
             await asyncio.gather(*running, return_exceptions=True)
@@ -164,8 +197,20 @@ class Controller:
             with self._lock:
                 ready = sorted(self._dirty - self._running.keys())
                 self._dirty.difference_update(ready)
+                busy = sorted((self._dirty & self._running.keys()) - self._checked)
+                self._checked.update(busy)
             for search_id in ready:
                 self._launch(search_id)
+            for search_id in busy:  # a running round whose search may have been stopped
+                asyncio.get_running_loop().run_in_executor(None, self._interrupt_if_idle, search_id)
+
+    def _interrupt_if_idle(self, search_id: int) -> None:
+        """Kill the round of `search_id` if its search was cancelled, paused or finished."""
+        try:
+            if self._runner.interruptible(search_id):
+                self._rounds.interrupt(search_id)
+        except Exception as error:  # the round then ends by itself; a warning suffices
+            logger.warning("search %d: could not check for a stop (%s)", search_id, error)
 
     def _launch(self, search_id: int) -> None:
         loop, executor = self._loop, self._executor
@@ -176,10 +221,15 @@ class Controller:
 
     def _finished(self, search_id: int, future: asyncio.Future[StepResult]) -> None:
         self._running.pop(search_id, None)
+        with self._lock:
+            self._checked.discard(search_id)
         if future.cancelled():
             return
         error = future.exception()
-        if error is None:
+        if isinstance(error, RoundInterrupted):  # stopped on purpose: no failure of the search
+            self._runner.forget(search_id)
+            logger.info("search %d: %s", search_id, error)
+        elif error is None:
             self._errors.pop(search_id, None)
             result = future.result()
             if result.wake_in_s is not None:

@@ -8,6 +8,11 @@ store, so rounds are idempotent and a fresh runner over the same database contin
 one stopped: strategies are rebuilt from the stored spec plus the latest surrogate snapshot, and
 the random generator of round ``r`` is seeded by ``(seed, r)``.
 
+The proposal itself is `service.controller.isolation.propose_round`, a pure function of a
+`RoundJob`. Given `RoundProcesses`, the runner runs it in a child process with a time limit
+(the controller does); without, in the calling thread (scripts and unit tests). Between rounds
+the runner keeps each search's strategy state (bytes), not a live strategy object.
+
 Infeasible results (breaking a constraint) are shown to the strategy as no better than the worst
 result seen, and minimised objectives are negated, since strategies maximise.
 """
@@ -17,26 +22,20 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from service.controller.events import EventKind
-from service.controller.snapshots import (
-    decode_state,
-    encode_state,
-    fit_report_metrics,
-    prediction_metrics,
-)
+from service.controller.isolation import RoundJob, RoundOutcome, RoundProcesses, propose_round
+from service.controller.snapshots import prediction_metrics
 from service.exceptions import InvalidStateTransitionError
-from service.search_spec import SearchSpec, batch_fidelity, build_space, build_strategy
+from service.search_spec import SearchSpec, batch_fidelity, build_space
 from service.store import (
     ArchitectureInput,
     ArchitectureRecord,
@@ -55,7 +54,7 @@ from service.store import (
 )
 from service.store import Observation as StoredObservation
 from surrogate.spaces import SearchSpace
-from surrogate.strategy import Observation, Proposal, Strategy
+from surrogate.strategy import Proposal
 
 logger = logging.getLogger(__name__)
 
@@ -89,12 +88,19 @@ class StepResult:
 
 @dataclass
 class _Context:
-    """A running search's spec, space and live strategy, kept between rounds."""
+    """A running search's spec and space, and its strategy's state, kept between rounds.
+
+    Attributes:
+        state: The strategy's `state_dict` (encoded) after the last round, or the latest
+            snapshot's when the runner has not run a round of the search yet.
+        snapshot_version: The snapshot's version while `state` is a stored snapshot's.
+    """
 
     spec: SearchSpec
     space: SearchSpace[Any]
-    strategy: Strategy[Any]
     fidelity: str
+    state: bytes | None = None
+    snapshot_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ class _Draft:
     batches: list[list[Proposal[Any]]] = field(default_factory=list)
     snapshots: list[_Snapshot] = field(default_factory=list)
     seconds: float = 0.0
+    state: bytes = b""
 
 
 class SearchRunner:
@@ -131,12 +138,25 @@ class SearchRunner:
         engine: The store's engine.
         max_attempts: Leases a batch gets before it fails.
         clock: Source of "now" (aware UTC); tests pass a fake one.
+        rounds: Where proposals are computed: child processes with a time limit, or None for
+            the calling thread (no limit).
+        torch_threads: Intra-op threads torch may use while proposing (None: its default).
     """
 
-    def __init__(self, engine: Engine, *, max_attempts: int = 3, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_attempts: int = 3,
+        clock: Clock = utcnow,
+        rounds: RoundProcesses | None = None,
+        torch_threads: int | None = 1,
+    ) -> None:
         self._engine = engine
         self._max_attempts = max_attempts
         self._clock = clock
+        self._rounds = rounds
+        self._torch_threads = torch_threads
         self._contexts: dict[int, _Context] = {}
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -149,6 +169,8 @@ class SearchRunner:
         Raises:
             NotFoundError: No such search.
             StoreError: The database failed (the round left nothing half written).
+            RoundError: The proposal failed or ran past its time limit (nothing was written).
+            RoundInterrupted: The proposal was stopped by `RoundProcesses.interrupt`.
         """
         with self._lock(search_id):
             search = self._read(search_id)
@@ -212,6 +234,11 @@ class SearchRunner:
         """Drop the cached strategy of a search (the next round rebuilds it from the store)."""
         self._contexts.pop(search_id, None)
 
+    def interruptible(self, search_id: int) -> bool:
+        """Whether a round of `search_id` should stop: the search finished or was paused."""
+        state = self._read(search_id).state
+        return state.terminal or state == SearchState.PAUSED
+
     # --- the round ---------------------------------------------------------------------------
 
     def _round(self, search: SearchRecord, context: _Context) -> StepResult:
@@ -231,6 +258,7 @@ class SearchRunner:
         if batch_ids is None:  # the search changed state meanwhile; the draft is void
             self._contexts.pop(search.id, None)
             return StepResult(search.id, self._read(search.id).state)
+        context.state, context.snapshot_version = draft.state, None
         return StepResult(search.id, SearchState.RUNNING, batch_ids, wake_in_s=wake)
 
     def _plan(self, search: SearchRecord, context: _Context, now: datetime) -> _Plan:
@@ -265,36 +293,27 @@ class SearchRunner:
         return _Plan(tuple(sizes), None, rounds, counts.batches_in_flight)
 
     def _propose(self, search: SearchRecord, context: _Context, plan: _Plan) -> _Draft:
-        started = time.perf_counter()
         stored, unevaluated = self._history(search.id, context.fidelity)
-        observations = _observations(context, stored)
         excluded = {r.key for r in unevaluated} | {o.architecture.key for o in stored}
-        pending = [context.space.from_json(r.arch) for r in unevaluated]
-        pending += [
-            context.space.from_json(o.architecture.arch)
-            for o in stored
-            if o.evaluation.objective is None
-        ]
-        draft = _Draft()
-        strategy = context.strategy
-        for index, size in enumerate(plan.sizes):
-            rng = np.random.default_rng([context.spec.seed, plan.rounds_so_far + index])
-            version = getattr(strategy, "version", None)
-            proposals = strategy.propose(observations, pending, size, rng)
-            if getattr(strategy, "version", None) != version:
-                draft.snapshots.append(_snapshot(strategy, stored, len(observations)))
-            batch = []
-            for proposal in proposals:
-                key = context.space.key(proposal.arch)
-                if key in excluded:
-                    logger.warning("search %d: strategy repeated %s; dropped", search.id, key)
-                    continue
-                excluded.add(key)
-                batch.append(proposal)
-                pending.append(proposal.arch)
-            draft.batches.append(batch[:size])
-        draft.seconds = time.perf_counter() - started
-        return draft
+        pending = [r.arch for r in unevaluated]
+        pending += [o.architecture.arch for o in stored if o.evaluation.objective is None]
+        job = RoundJob(
+            search_id=search.id,
+            spec=context.spec.stored(),
+            state=context.state,
+            snapshot_version=context.snapshot_version,
+            observations=_observations(context.spec, stored),
+            pending=pending,
+            excluded=sorted(excluded),
+            sizes=plan.sizes,
+            seed=context.spec.seed,
+            rounds_so_far=plan.rounds_so_far,
+            torch_threads=self._torch_threads,
+        )
+        outcome = propose_round(job) if self._rounds is None else self._rounds.run(job)
+        for note in outcome.notes:
+            logger.warning("search %d: %s", search.id, note)
+        return _draft(context.space, outcome, stored)
 
     def _write(
         self, search: SearchRecord, context: _Context, draft: _Draft
@@ -444,7 +463,7 @@ class SearchRunner:
         """The cached context, or one rebuilt from the stored spec and latest snapshot.
 
         Raises:
-            ValueError: The stored spec no longer validates or the snapshot does not load.
+            ValueError: The stored spec no longer validates.
         """
         context = self._contexts.get(search.id)
         if context is not None:
@@ -453,23 +472,12 @@ class SearchRunner:
             spec = SearchSpec.model_validate(search.spec)
         except ValidationError as error:
             raise ValueError(str(error)) from error
-        space = build_space(spec)
-        strategy = build_strategy(spec, space)
+        context = _Context(spec, build_space(spec), batch_fidelity(spec))
         with session_scope(self._engine, read_only=True) as session:
             snapshot = SurrogateSnapshotRepository(session).latest(search.id)
         if snapshot is not None:
-            try:
-                strategy.load_state_dict(decode_state(snapshot.model_state))
-            except Exception as error:  # any failure to restore means: start the model afresh
-                logger.warning(
-                    "search %d: snapshot v%d does not load (%s); refitting from scratch",
-                    search.id,
-                    snapshot.info.version,
-                    error,
-                )
-                if hasattr(strategy, "version"):  # keep numbering in step with the store
-                    strategy.version = snapshot.info.version
-        context = _Context(spec, space, strategy, batch_fidelity(spec))
+            context.state = snapshot.model_state
+            context.snapshot_version = snapshot.info.version
         self._contexts[search.id] = context
         return context
 
@@ -500,9 +508,9 @@ class SearchRunner:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _observations(context: _Context, stored: Sequence[StoredObservation]) -> list[Observation[Any]]:
-    """What the strategy sees: finite results, maximised, infeasible ones pushed to the bottom."""
-    spec = context.spec
+def _observations(spec: SearchSpec, stored: Sequence[StoredObservation]) -> list[tuple[Any, float]]:
+    """What the strategy sees, as ``(architecture JSON, value)``: finite results, maximised,
+    infeasible ones pushed to the bottom."""
     sign = 1.0 if spec.objective.maximize else -1.0
     rows = [
         (o, sign * o.evaluation.objective)
@@ -513,12 +521,46 @@ def _observations(context: _Context, stored: Sequence[StoredObservation]) -> lis
         return []
     worst = min(value for _, value in rows)
     return [
-        Observation(
-            context.space.from_json(o.architecture.arch),
+        (
+            o.architecture.arch,
             value if spec.feasible(o.evaluation.metrics) else min(value, worst),
         )
         for o, value in rows
     ]
+
+
+def _draft(
+    space: SearchSpace[Any], outcome: RoundOutcome, stored: Sequence[StoredObservation]
+) -> _Draft:
+    """A round's outcome as the proposals and snapshots `_write` stores."""
+    draft = _Draft(seconds=outcome.seconds, state=outcome.state)
+    for batch in outcome.batches:
+        draft.batches.append(
+            [
+                Proposal(
+                    arch=space.from_json(p.arch),
+                    predicted_mean=p.predicted_mean,
+                    predicted_std=p.predicted_std,
+                    acquisition_value=p.acquisition_value,
+                    surrogate_version=p.surrogate_version,
+                    source=p.source,
+                    extra=dict(p.extra),
+                )
+                for p in batch
+            ]
+        )
+    if outcome.snapshots:
+        predictions = prediction_metrics(stored)
+        for snap in outcome.snapshots:
+            draft.snapshots.append(
+                _Snapshot(
+                    version=snap.version,
+                    state=snap.state,
+                    metrics={"fit": snap.fit, "predictions": predictions},
+                    n_observations=snap.n_observations,
+                )
+            )
+    return draft
 
 
 def _architecture_input(
@@ -536,21 +578,6 @@ def _architecture_input(
             surrogate_version=proposal.surrogate_version,
             extra=dict(proposal.extra),
         ),
-    )
-
-
-def _snapshot(
-    strategy: Strategy[Any], stored: Sequence[StoredObservation], n_observations: int
-) -> _Snapshot:
-    metrics = {
-        "fit": fit_report_metrics(getattr(strategy, "last_fit", None)),
-        "predictions": prediction_metrics(stored),
-    }
-    return _Snapshot(
-        version=int(getattr(strategy, "version", 0)),
-        state=encode_state(strategy.state_dict()),
-        metrics=metrics,
-        n_observations=n_observations,
     )
 
 
