@@ -257,7 +257,11 @@ def _create_tokens(url: str) -> tuple[str, str]:
             tokens = TokenRepository(session)
             _, user = tokens.create(role=Role.USER, owner="demo", now=utcnow(), label="demo user")
             _, worker = tokens.create(
-                role=Role.WORKER, owner="demo-worker", now=utcnow(), label="demo worker"
+                # Owned by the demo user: a worker serves the searches of its token's owner.
+                role=Role.WORKER,
+                owner="demo",
+                now=utcnow(),
+                label="demo worker",
             )
     finally:
         engine.dispose()
