@@ -328,6 +328,14 @@ class RoundProcesses:
         logger.info("search %d: round in progress stopped", search_id)
         return True
 
+    def prestart(self) -> None:
+        """Launch the fork server now, so that its imports overlap with other start-up work
+        rather than delaying the first round (a no-op when it runs, or with ``spawn``)."""
+        if isinstance(self._context, ForkServerContext):
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
     def open(self) -> None:
         """Accept rounds again after `close` (a controller started anew)."""
         with self._lock:

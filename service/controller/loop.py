@@ -146,6 +146,7 @@ class Controller:
             return
         loop = asyncio.get_running_loop()
         self._rounds.open()
+        self._rounds.prestart()
         if self._torch_threads is not None:
             import torch
 
@@ -154,6 +155,7 @@ class Controller:
         with self._lock:
             self._loop = loop
             self._wake = asyncio.Event()
+        await loop.run_in_executor(self._executor, self._runner.resume_leases)
         resumed = await loop.run_in_executor(self._executor, self._runner.resumable)
         for search_id in resumed:
             self.notify(search_id)
