@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 1
 """What a 503 for a busy database asks clients to wait, in seconds."""
+OUTAGE_RETRY_AFTER_S = 5
+"""What a 503 for a read-only, full or unreachable database asks clients to wait, in seconds."""
 
 NOT_FOUND = "not_found"
 INVALID_STATE = "invalid_state"
@@ -118,9 +120,10 @@ def store_error_answer(error: StoreError) -> ApiError:
     if isinstance(error, InvalidStateTransitionError):
         return ApiError(409, INVALID_STATE, str(error))
     if isinstance(error, StoreUnavailableError):
-        return ApiError(
-            503, ErrorReason.BUSY.value, str(error), {"Retry-After": str(RETRY_AFTER_S)}
-        )
+        # The store's condition, never the caller's fault: 503, retried by every client.
+        busy = error.reason == StoreUnavailableError.BUSY
+        wait = RETRY_AFTER_S if busy else OUTAGE_RETRY_AFTER_S
+        return ApiError(503, error.reason, str(error), {"Retry-After": str(wait)})
     if isinstance(error, StoreConflictError):
         # A uniqueness race with a concurrent writer: the same request will pass on a retry.
         return ApiError(409, ErrorReason.BUSY.value, str(error), {"Retry-After": "0"})

@@ -19,7 +19,23 @@ class StoreError(ServiceError):
 
 
 class StoreUnavailableError(StoreError):
-    """The database could not be reached, or stayed locked past the busy timeout."""
+    """The database cannot take this operation now: unreachable, read-only, full, shutting down,
+    or locked past the busy timeout.
+
+    It is the store's condition, not the caller's fault nor a search's: the API answers 503 with
+    `reason` and a ``Retry-After``, and the controller never counts it toward failing a search.
+
+    Attributes:
+        reason: ``busy`` (a lock held past the timeout: retry at once) or ``store_unavailable``
+            (an outage: read-only, full or unreachable database; retry after a pause).
+    """
+
+    BUSY = "busy"
+    OUTAGE = "store_unavailable"
+
+    def __init__(self, message: str, reason: str = OUTAGE) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class StoreConflictError(StoreError):

@@ -6,8 +6,15 @@ heartbeat thread, read by the evaluator's `should_stop` and by the daemon before
 
 The lease is also timed locally: every answer that extends it says how many seconds remain,
 counted from when the request was *sent*, on this host's monotonic clock. If that time runs out
-(the controller was unreachable for a whole lease), the lease is treated as lost, because the
-controller will have handed the batch to another worker by then.
+while the controller answers (heartbeats refused or never sent), the lease is treated as lost.
+
+If it runs out while the controller cannot be reached (connection errors, 5xx such as a 503 for
+a read-only database), the lease is *not* given up: an outage is not the worker's fault, and the
+controller accepts a late heartbeat or report on a lease that nobody else took over (and extends
+leases for the time it could not work). The worker keeps training and keeps retrying; the first
+answer after the outage says whether the lease still holds (``ok``) or was taken over
+(``lease_lost``), and only the latter ends the work. A report on a lease that was taken over is
+refused, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ class LeaseState:
         self._progress: Progress | None = None
         self._lost_reason: str | None = None
         self._cancelled = False
+        self._unreachable = False
 
     # --- written by the evaluator ---------------------------------------------------------------
 
@@ -67,6 +75,22 @@ class LeaseState:
         with self._lock:
             self._deadline = max(self._deadline, sent_at + seconds_left)
 
+    def mark_unreachable(self) -> None:
+        """The last heartbeat could not reach the controller (connection error or 5xx)."""
+        with self._lock:
+            self._unreachable = True
+
+    def mark_reachable(self) -> None:
+        """The controller answered a heartbeat."""
+        with self._lock:
+            self._unreachable = False
+
+    @property
+    def unreachable(self) -> bool:
+        """Whether the controller could not be reached at the last heartbeat."""
+        with self._lock:
+            return self._unreachable
+
     def mark_lost(self, reason: str) -> None:
         with self._lock:
             if self._lost_reason is None:
@@ -80,9 +104,11 @@ class LeaseState:
 
     @property
     def lost_reason(self) -> str | None:
-        """Why the lease is not the worker's any more, or None while it is."""
+        """Why the lease is not the worker's any more, or None while it is (or may be: the
+        local deadline does not count while the controller is unreachable)."""
         with self._lock:
-            if self._lost_reason is None and self._clock() >= self._deadline:
+            ran_out = self._clock() >= self._deadline
+            if self._lost_reason is None and ran_out and not self._unreachable:
                 self._lost_reason = "the lease ran out without a successful heartbeat"
             return self._lost_reason
 
@@ -170,7 +196,19 @@ class Heartbeater:
                 )
             except RequestInterruptedError:
                 return
-            except (ControllerUnavailableError, ProtocolViolationError) as error:
+            except ControllerUnavailableError as error:
+                # An outage, not a lost lease: keep training, keep trying, report when back.
+                self._state.mark_unreachable()
+                logger.warning(
+                    "heartbeat for batch %s: controller unreachable (%s); still training, "
+                    "retrying (%.1f s left on the lease as last granted)",
+                    lease.batch_id,
+                    error,
+                    self._state.seconds_left(),
+                )
+                continue
+            except ProtocolViolationError as error:
+                self._state.mark_reachable()
                 logger.warning(
                     "heartbeat for batch %s failed (%s); %.1f s left on the lease",
                     lease.batch_id,
@@ -179,11 +217,13 @@ class Heartbeater:
                 )
                 continue
             except ControllerRejectedError as error:
+                self._state.mark_reachable()
                 self._state.mark_lost(f"heartbeat refused: {error}")
                 return
             self.beats += 1
             if answer.status is HeartbeatStatus.OK:
                 self._state.extend(sent_at, answer.lease_seconds or 0.0)
+                self._state.mark_reachable()  # after the extension: never lost in between
             elif answer.status is HeartbeatStatus.CANCEL:
                 logger.info("batch %s: the controller cancelled its search", lease.batch_id)
                 self._state.mark_cancelled()

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api import architectures, events, health, metrics, searches, tokens, workers
+from service.api import (
+    architectures,
+    events,
+    health,
+    metrics,
+    pools,
+    searches,
+    tokens,
+    workers,
+)
 from service.schemas import ErrorResponse
 from workers.protocol import API_PREFIX
 
@@ -23,7 +32,7 @@ def api_router() -> APIRouter:
     """Every versioned router under ``/api/v1``, each documenting the error answers."""
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(health.router)
-    for module in (searches, architectures, workers, events, tokens):
+    for module in (searches, architectures, workers, events, tokens, pools):
         router.include_router(module.router, responses=ERROR_RESPONSES)
     return router
 

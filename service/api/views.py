@@ -1,7 +1,9 @@
 """What the routers share: access checks on searches and the search summary (counts, budget, best).
 
 A search is visible to its owner and to admins; to anyone else it does not exist (404, not 403),
-so a user cannot probe which search ids others have.
+so a user cannot probe which search ids others have. Batches follow their search: a user sees
+the batches of their own searches (in the workers list and the dashboard summary), a worker
+token those of the owners it serves (`service.store.PoolRepository`), an admin every batch.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from service.store import (
     ArchitectureRepository,
     ArchitectureSort,
     ArchitectureView,
+    BatchRecord,
     BatchRepository,
     BatchState,
     EvaluationRepository,
+    PoolRepository,
+    Role,
     SearchRecord,
     SearchRepository,
 )
@@ -45,6 +50,20 @@ def visible_search(session: Session, principal: Principal, search_id: int) -> Se
     if search is None or not principal.may_read(search.owner):
         raise ApiError(404, NOT_FOUND, f"search {search_id} does not exist")
     return search
+
+
+def serves(session: Session, principal: Principal, owner: str) -> bool:
+    """Whether `principal` may see (a user) or work on (a worker) the batches of `owner`."""
+    if principal.is_admin or principal.owner == owner:
+        return True
+    return principal.role == Role.WORKER and PoolRepository(session).serves(principal.owner, owner)
+
+
+def batch_visible(session: Session, principal: Principal, batch: BatchRecord) -> bool:
+    """Whether `principal` may see `batch` (see `serves`)."""
+    if principal.is_admin:
+        return True
+    return serves(session, principal, SearchRepository(session).get(batch.search_id).owner)
 
 
 def spec_of(search: SearchRecord) -> SearchSpec:

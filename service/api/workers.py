@@ -18,11 +18,20 @@ maps them onto the store's lease queue (`service.store.BatchRepository`):
   used up); a release that acknowledges a cancelled batch answers ``requeued: false``.
 
 A worker may only act under the token it registered with (admins may act for any worker).
+
+Scoping (`service.store.repositories.pools`): a worker token serves its owner name and the users
+an admin granted that name to as a pool. It leases only those users' batches; a heartbeat, report
+or release on any other batch is answered exactly as for a batch that does not exist (404
+``unknown_batch``, or ``lease_lost`` for a heartbeat), so nothing about other users' work leaks.
+An admin token serves everyone. A report is checked against its batch: keys, fidelity, finite
+metrics and timings, and an objective within the search's declared ``objective.range``.
+The workers list shows each worker's current batch only to those who may see it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,13 +40,13 @@ from sqlalchemy.orm import Session
 
 from service.api.params import BatchId, Limit, Offset, WorkerId
 from service.api.searches import notify
-from service.api.views import event_payload, spec_of
-from service.auth import EngineDep, PrincipalDep, SettingsDep, WorkerDep
+from service.api.views import batch_visible, event_payload, spec_of
+from service.auth import EngineDep, Principal, PrincipalDep, SettingsDep, WorkerDep
 from service.controller.events import EventKind
 from service.errors import ApiError
 from service.exceptions import LeaseRejectedError, LeaseRejection, NotFoundError
 from service.schemas import BatchOut, ErrorResponse, Page, WorkerOut
-from service.search_spec import batch_seed, build_evaluator_spec
+from service.search_spec import Objective, batch_seed, build_evaluator_spec
 from service.settings import Settings
 from service.store import (
     ArchitectureRepository,
@@ -134,8 +143,10 @@ def list_workers(
     now = utcnow()
     with session_scope(engine, read_only=True) as session:
         page = WorkerRepository(session).list(limit=limit, offset=offset)
-        batches = BatchRepository(session)
-        items = [_worker_out(worker, batches, now, settings.stale_seconds) for worker in page.items]
+        items = [
+            _worker_out(session, principal, worker, now, settings.stale_seconds)
+            for worker in page.items
+        ]
     return Page[WorkerOut](items=items, total=page.total, limit=limit, offset=offset)
 
 
@@ -157,7 +168,11 @@ def lease(
         _check_worker(session, worker_id, principal.token_hash, principal.is_admin)
         kinds = None if body.evaluators is None else [kind.value for kind in body.evaluators]
         held = BatchRepository(session).lease_next(
-            worker_id, lease_seconds=settings.lease_seconds, now=now, evaluators=kinds
+            worker_id,
+            lease_seconds=settings.lease_seconds,
+            now=now,
+            evaluators=kinds,
+            serving=None if principal.is_admin else principal.owner,
         )
         if held is None:
             return LeaseResponse(lease=None, retry_after_s=settings.poll_interval_s)
@@ -191,6 +206,7 @@ def heartbeat(
     with session_scope(engine) as session:
         _check_worker(session, worker_id, principal.token_hash, principal.is_admin)
         try:
+            _served_batch(session, principal, batch_id)
             result = BatchRepository(session).heartbeat(
                 batch_id,
                 body.lease_token,
@@ -236,17 +252,19 @@ def report(
     now = utcnow()
     with session_scope(engine) as session:
         _check_worker(session, worker_id, principal.token_hash, principal.is_admin)
-        batch = BatchRepository(session).get(batch_id)
-        inputs = _evaluation_inputs(session, batch, body.members, now)
+        batch = _served_batch(session, principal, batch_id)
+        objective = spec_of(SearchRepository(session).get(batch.search_id)).objective
+        inputs = _evaluation_inputs(session, batch, body.members, now, objective)
         try:
+            # A retry of the stored report is recognised under the batch's row lock, so two
+            # concurrent copies of one report both answer ``duplicate``.
             outcome = BatchRepository(session).report(
                 batch_id, body.lease_token, body.attempt, inputs, now=now, report_id=body.report_id
             )
         except LeaseRejectedError as refused:
-            retried = batch.report_id is not None and batch.report_id == body.report_id
-            if refused.reason == LeaseRejection.ALREADY_REPORTED and retried:
-                return ReportResponse(stored=0, duplicate=True)
             raise _lease_refusal(refused, batch, worker_id) from refused
+        if outcome.duplicate:
+            return ReportResponse(stored=0, duplicate=True)
         EventRepository(session).append(
             EventKind.BATCH_REPORTED.value,
             {
@@ -281,7 +299,7 @@ def release(
     with session_scope(engine) as session:
         _check_worker(session, worker_id, principal.token_hash, principal.is_admin)
         batches = BatchRepository(session)
-        batch = batches.get(batch_id)
+        batch = _served_batch(session, principal, batch_id)
         try:
             released = batches.release(
                 batch_id,
@@ -341,6 +359,19 @@ def _check_worker(session: Session, worker_id: int, token_hash: str, is_admin: b
         )
 
 
+def _served_batch(session: Session, principal: Principal, batch_id: int) -> BatchRecord:
+    """The batch, if the caller's token serves its search.
+
+    Raises:
+        NotFoundError: No such batch, or one of a search the token does not serve (the same
+            error, so that a worker cannot tell other users' batches from missing ones).
+    """
+    batch = BatchRepository(session).get(batch_id)
+    if not batch_visible(session, principal, batch):
+        raise NotFoundError("batch", batch_id)
+    return batch
+
+
 def _protocol_lease(
     session: Session, held: StoredLease, now: datetime, settings: Settings
 ) -> Lease:
@@ -362,9 +393,14 @@ def _protocol_lease(
 
 
 def _evaluation_inputs(
-    session: Session, batch: BatchRecord, members: tuple[MemberReport, ...], now: datetime
+    session: Session,
+    batch: BatchRecord,
+    members: tuple[MemberReport, ...],
+    now: datetime,
+    objective: Objective,
 ) -> list[EvaluationInput]:
-    """The store's form of a report; refuses keys outside the batch and a wrong fidelity."""
+    """The store's form of a report; refuses keys outside the batch, a wrong fidelity, numbers
+    that are not finite and an objective outside the search's declared range."""
     views = ArchitectureRepository(session).views(batch.member_ids)
     ids = {view.architecture.key: view.architecture.id for view in views}
     unknown = sorted(m.key for m in members if m.key not in ids)
@@ -382,6 +418,7 @@ def _evaluation_inputs(
             f"batch {batch.id} is evaluated at fidelity {batch.fidelity!r}, "
             f"the report says {wrong}",
         )
+    _check_numbers(batch, members, objective)
     inputs = []
     for member in members:
         metrics: dict[str, Any] = dict(member.metrics)
@@ -399,6 +436,41 @@ def _evaluation_inputs(
             )
         )
     return inputs
+
+
+def _check_numbers(
+    batch: BatchRecord, members: tuple[MemberReport, ...], objective: Objective
+) -> None:
+    """Refuse non-finite metrics or timings and an objective outside the declared range.
+
+    The protocol models refuse NaN and infinite metrics already; this is the controller's own
+    check of everything it stores, so that no report can make an impossible value a best.
+    """
+    problems = []
+    for member in members:
+        numbers = {**member.metrics, **{f"timings.{k}": v for k, v in member.timings.items()}}
+        if member.objective is not None:
+            numbers["objective"] = member.objective
+        bad = sorted(name for name, value in numbers.items() if not math.isfinite(value))
+        if bad:
+            problems.append(f"{member.key}: not finite: {bad}")
+        elif (
+            member.status == "ok"
+            and member.objective is not None
+            and not objective.admits(member.objective)
+        ):
+            assert objective.range is not None
+            problems.append(
+                f"{member.key}: objective {member.objective!r} is outside the range "
+                f"{list(objective.range)} declared for {objective.metric!r}"
+            )
+    if problems:
+        raise ApiError(
+            422,
+            ErrorReason.INVALID_REPORT.value,
+            f"batch {batch.id}: report refused; every metric, timing and objective must be a "
+            f"finite number and the objective within its declared range: " + "; ".join(problems),
+        )
 
 
 def _lost_reason(reason: LeaseRejection) -> ErrorReason:
@@ -419,12 +491,18 @@ def _lease_refusal(refused: LeaseRejectedError, batch: BatchRecord, worker_id: i
 
 
 def _worker_out(
-    worker: WorkerRecord, batches: BatchRepository, now: datetime, stale_seconds: float
+    session: Session,
+    principal: Principal,
+    worker: WorkerRecord,
+    now: datetime,
+    stale_seconds: float,
 ) -> WorkerOut:
     seen = max(0.0, (now - worker.last_seen_at).total_seconds())
     current = None
     if worker.current_batch_id is not None:
-        current = BatchOut.of(batches.get(worker.current_batch_id))
+        batch = BatchRepository(session).get(worker.current_batch_id)
+        if batch_visible(session, principal, batch):  # others' batches are not shown
+            current = BatchOut.of(batch)
     return WorkerOut(
         id=worker.id,
         name=worker.name,

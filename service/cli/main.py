@@ -15,6 +15,7 @@ from service.cli import (
     client_commands,
     db_commands,
     demo_commands,
+    pool_commands,
     serve_commands,
     spaces_commands,
     worker_commands,
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(bench_commands.app, name="bench")
+app.add_typer(pool_commands.app, name="pool")
 app.command(name="spaces")(spaces_commands.list_spaces)
 app.command(name="worker")(worker_commands.worker)
 app.command(name="serve")(serve_commands.serve)

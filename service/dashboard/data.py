@@ -15,7 +15,14 @@ from typing import Any, TypeGuard
 import numpy as np
 from sqlalchemy.orm import Session
 
-from service.api.views import best_view, budget_out, counts_out, feasible, spec_of
+from service.api.views import (
+    batch_visible,
+    best_view,
+    budget_out,
+    counts_out,
+    feasible,
+    spec_of,
+)
 from service.auth import Principal
 from service.controller.snapshots import kendall_tau as scipy_kendall_tau
 from service.dashboard import diagnostics
@@ -80,17 +87,22 @@ WORKER_LIST_LIMIT = 200
 def summary_out(
     session: Session, principal: Principal, stale_seconds: float, now: datetime, limit: int
 ) -> SummaryOut:
-    """Searches (the caller's, or all for an admin), workers, notices and the event cursor."""
+    """Searches (the caller's, or all for an admin), workers, notices and the event cursor.
+
+    Every worker is listed, but the batch it holds (id, search and progress) only when the
+    caller may see that batch's search: a user sees their own batches, an admin all.
+    """
     cursor = EventRepository(session).last_id()  # first: nothing below it can be missed
     owner = None if principal.is_admin else principal.owner
     page = SearchRepository(session).list(owner=owner, limit=limit)
     workers_page = WorkerRepository(session).list(limit=WORKER_LIST_LIMIT)
     batches = BatchRepository(session)
-    held: dict[int | None, BatchRecord] = {
-        w.current_batch_id: batches.get(w.current_batch_id)
-        for w in workers_page.items
-        if w.current_batch_id is not None
-    }
+    held: dict[int | None, BatchRecord] = {}
+    for w in workers_page.items:
+        if w.current_batch_id is not None:
+            batch = batches.get(w.current_batch_id)
+            if batch_visible(session, principal, batch):
+                held[w.current_batch_id] = batch
     workers = [_worker_row(w, held, now, stale_seconds) for w in workers_page.items]
     facts = [_worker_facts(w, row) for w, row in zip(workers_page.items, workers, strict=True)]
     names = {w.id: w.name for w in workers_page.items}
@@ -192,7 +204,7 @@ def _worker_row(
         last_seen_at=worker.last_seen_at,
         seen_seconds_ago=seen,
         stale=seen > stale_seconds,
-        current_batch_id=worker.current_batch_id,
+        current_batch_id=None if batch is None else batch.id,
         current_search_id=None if batch is None else batch.search_id,
         progress=None if batch is None else progress_out(batch.progress),
     )

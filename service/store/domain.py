@@ -331,10 +331,15 @@ class HeartbeatResult:
 
 @dataclass(frozen=True, slots=True)
 class ReportOutcome:
-    """The result of an accepted report: the finished batch and the stored evaluations."""
+    """The result of an accepted report: the finished batch and the stored evaluations.
+
+    `duplicate` is True for a retry of the report that already completed the batch (same lease,
+    attempt and report id): nothing was stored again and `evaluations` is empty.
+    """
 
     batch: BatchRecord
     evaluations: tuple[EvaluationRecord, ...]
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

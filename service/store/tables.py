@@ -223,6 +223,20 @@ class ApiTokenRow(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class WorkerPoolGrantRow(Base):
+    """A worker pool granted to a user: workers whose token belongs to `pool` serve `owner`.
+
+    A worker token serves the searches of its own owner name and of every owner granted to that
+    name as a pool (see `service.store.repositories.pools`).
+    """
+
+    __tablename__ = "worker_pool_grants"
+
+    pool: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True, index=True)
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class EventRow(Base):
     """An append-only log entry; its id only grows, so clients poll with ``after=<last id>``."""
 

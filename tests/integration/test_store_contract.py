@@ -36,6 +36,7 @@ from service.store import (
     EvaluationRepository,
     EventRepository,
     Lease,
+    PoolRepository,
     ProposalInfo,
     Role,
     SearchRepository,
@@ -48,6 +49,7 @@ from service.store import (
     session_scope,
 )
 from service.store.tables import ApiTokenRow, WorkerRow
+from tests.integration.store_outage import ReadOnlySwitch
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LEASE_S = 60.0
@@ -510,7 +512,8 @@ def test_heartbeat_extends_and_reports_loss(running: tuple[Engine, int]) -> None
         assert not wrong.held and wrong.reason == LeaseRejection.NOT_HELD
         assert WorkerRepository(s).get(worker).last_seen_at == t1
     late = t1 + timedelta(seconds=LEASE_S)
-    with session_scope(engine) as s:
+    with session_scope(engine) as s:  # a lapsed lease of a search that is not running is lost
+        SearchRepository(s).transition(search_id, SearchState.PAUSED, now=late)
         expired = BatchRepository(s).heartbeat(
             lease.batch_id, lease.token, 1, lease_seconds=LEASE_S, now=late
         )
@@ -548,11 +551,14 @@ def test_report_stores_results_once(running: tuple[Engine, int]) -> None:
 
 
 def test_report_refused_on_expired_lease(running: tuple[Engine, int]) -> None:
+    """A lapsed lease is refused once its search no longer runs (here: paused)."""
     engine, search_id = running
     _batch(engine, search_id, _archs(engine, search_id, 2))
     lease = _lease(engine, _worker(engine))
     assert lease is not None
     late = lease.expires_at + timedelta(seconds=1)
+    with session_scope(engine) as s:
+        SearchRepository(s).transition(search_id, SearchState.PAUSED, now=late)
     with pytest.raises(LeaseRejectedError, match="expired") as caught, session_scope(engine) as s:
         BatchRepository(s).report(lease.batch_id, lease.token, 1, _results(lease), now=late)
     assert caught.value.reason == LeaseRejection.EXPIRED
@@ -777,3 +783,186 @@ def test_event_cursor(running: tuple[Engine, int]) -> None:
         s.execute(text(f"DELETE FROM events WHERE id = {ids[-1]}"))
     with session_scope(engine) as s:
         assert EventRepository(s).append("x", {}, now=T0).id > ids[-1]
+
+
+# -- worker scoping, outages and late leases (issue #10) ----------------------------------------
+
+
+def _lease_serving(engine: Engine, worker_id: int, serving: str | None) -> Lease | None:
+    with session_scope(engine) as s:
+        return BatchRepository(s).lease_next(
+            worker_id, lease_seconds=LEASE_S, now=T0, serving=serving
+        )
+
+
+def test_lease_next_serves_only_the_token_owner_and_granted_pools(engine: Engine) -> None:
+    alice = _search(engine, owner="alice")
+    _batch(engine, alice, _archs(engine, alice, 1))
+    bobs_worker, farm_worker, alices_worker = (_worker(engine, n) for n in ("b", "f", "a"))
+    assert _lease_serving(engine, bobs_worker, "bob") is None  # alice's batch is not bob's
+    assert _lease_serving(engine, farm_worker, "gpu-farm") is None  # pool not granted yet
+    with session_scope(engine) as s:
+        pools = PoolRepository(s)
+        pools.grant("gpu-farm", "alice", now=T0)
+        assert pools.grant("gpu-farm", "alice", now=T0 + timedelta(1)).granted_at == T0
+        assert pools.serves("gpu-farm", "alice") and not pools.serves("gpu-farm", "bob")
+        assert pools.serves("bob", "bob")
+    leased = _lease_serving(engine, farm_worker, "gpu-farm")
+    assert leased is not None and leased.search_id == alice
+    _batch(engine, alice, _archs(engine, alice, 1, prefix="b"))
+    with session_scope(engine) as s:
+        assert PoolRepository(s).revoke("gpu-farm", "alice")
+        assert not PoolRepository(s).revoke("gpu-farm", "alice")
+        assert PoolRepository(s).list() == ()
+    assert _lease_serving(engine, bobs_worker, "bob") is None
+    own = _lease_serving(engine, alices_worker, "alice")
+    assert own is not None and own.batch_id != leased.batch_id
+    with session_scope(engine) as s, pytest.raises(ValueError, match="pool name"):
+        PoolRepository(s).grant("", "alice", now=T0)
+
+
+def test_late_heartbeat_and_report_on_a_lease_nobody_took_over_are_accepted(
+    running: tuple[Engine, int],
+) -> None:
+    """An outage longer than the lease neither loses the work nor charges an attempt."""
+    engine, search_id = running
+    _batch(engine, search_id, _archs(engine, search_id, 2))
+    lease = _lease(engine, _worker(engine))
+    assert lease is not None
+    late = lease.expires_at + timedelta(seconds=5)
+    with session_scope(engine) as s:  # expired, not yet reaped: the heartbeat revives it
+        beat = BatchRepository(s).heartbeat(
+            lease.batch_id, lease.token, 1, lease_seconds=LEASE_S, now=late
+        )
+        assert beat.held and beat.expires_at == late + timedelta(seconds=LEASE_S)
+    later = late + timedelta(seconds=LEASE_S + 1)
+    with session_scope(engine) as s:  # expired again and re-queued by the reaper
+        (outcome,) = BatchRepository(s).requeue_expired(now=later)
+        assert outcome.state == BatchState.QUEUED
+    with session_scope(engine) as s:  # still nobody else's: the late report is accepted
+        stored = BatchRepository(s).report(
+            lease.batch_id, lease.token, 1, _results(lease), now=later, report_id="r1"
+        )
+        assert stored.batch.state == BatchState.DONE and stored.batch.attempts == 1
+        assert len(stored.evaluations) == 2 and not stored.duplicate
+    with session_scope(engine) as s:
+        assert EvaluationRepository(s).count(search_id) == 2
+        again = BatchRepository(s).report(
+            lease.batch_id, lease.token, 1, _results(lease), now=later, report_id="r1"
+        )
+        assert again.duplicate and again.evaluations == ()
+        with pytest.raises(LeaseRejectedError) as caught:
+            BatchRepository(s).report(
+                lease.batch_id, lease.token, 1, _results(lease), now=later, report_id="r2"
+            )
+        assert caught.value.reason == LeaseRejection.ALREADY_REPORTED
+        assert EvaluationRepository(s).count(search_id) == 2
+
+
+def test_late_report_after_the_batch_was_leased_again_is_refused(
+    running: tuple[Engine, int],
+) -> None:
+    engine, search_id = running
+    _batch(engine, search_id, _archs(engine, search_id, 1))
+    first = _lease(engine, _worker(engine, "slow"))
+    assert first is not None
+    late = first.expires_at + timedelta(seconds=1)
+    with session_scope(engine) as s:
+        BatchRepository(s).requeue_expired(now=late)
+    second = _lease(engine, _worker(engine, "fast"), now=late)
+    assert second is not None and second.attempt == 2
+    with session_scope(engine) as s:
+        beat = BatchRepository(s).heartbeat(
+            first.batch_id, first.token, 1, lease_seconds=LEASE_S, now=late
+        )
+        assert not beat.held and beat.reason == LeaseRejection.STALE_ATTEMPT
+    with pytest.raises(LeaseRejectedError) as caught, session_scope(engine) as s:
+        BatchRepository(s).report(first.batch_id, first.token, 1, _results(first), now=late)
+    assert caught.value.reason == LeaseRejection.STALE_ATTEMPT
+    _report(engine, second, late)
+    with session_scope(engine) as s:
+        assert EvaluationRepository(s).count(search_id) == 1
+
+
+def test_a_released_batch_is_not_revived(running: tuple[Engine, int]) -> None:
+    engine, search_id = running
+    _batch(engine, search_id, _archs(engine, search_id, 1))
+    lease = _lease(engine, _worker(engine))
+    assert lease is not None
+    with session_scope(engine) as s:
+        BatchRepository(s).release(lease.batch_id, lease.token, 1, now=T0, reason="error: x")
+    with pytest.raises(LeaseRejectedError) as caught, session_scope(engine) as s:
+        BatchRepository(s).report(lease.batch_id, lease.token, 1, _results(lease), now=T0)
+    assert caught.value.reason == LeaseRejection.NOT_HELD
+
+
+def test_reaper_extends_leases_by_an_outage_gap_and_still_reaps_dead_workers(
+    running: tuple[Engine, int],
+) -> None:
+    engine, search_id = running
+    batch_id = _batch(engine, search_id, _archs(engine, search_id, 1))
+    lease = _lease(engine, _worker(engine))  # expires at T0 + 60 s
+    assert lease is not None
+    swept = T0 + timedelta(seconds=10)
+    back = T0 + timedelta(seconds=200)  # no sweep for 190 s: the database was unreachable
+    with session_scope(engine) as s:
+        assert BatchRepository(s).requeue_expired(now=back, previous_sweep=swept) == ()
+        extended = BatchRepository(s).get(batch_id)
+        assert extended.state == BatchState.LEASED
+        assert extended.lease_expires_at == lease.expires_at + (back - swept)
+    dead = T0 + timedelta(seconds=251)  # the worker never came back: reaped, as usual
+    with session_scope(engine) as s:
+        (outcome,) = BatchRepository(s).requeue_expired(
+            now=dead, previous_sweep=dead - timedelta(seconds=5)
+        )
+        assert outcome.batch_id == batch_id and outcome.state == BatchState.QUEUED
+
+
+def test_a_short_gap_between_sweeps_extends_nothing(running: tuple[Engine, int]) -> None:
+    engine, search_id = running
+    _batch(engine, search_id, _archs(engine, search_id, 1))
+    lease = _lease(engine, _worker(engine))
+    assert lease is not None
+    now = lease.expires_at + timedelta(seconds=1)
+    with session_scope(engine) as s:
+        (outcome,) = BatchRepository(s).requeue_expired(
+            now=now, previous_sweep=now - timedelta(seconds=LEASE_S / 2)
+        )
+        assert outcome.state == BatchState.QUEUED
+
+
+def test_resume_leases_gives_every_lease_a_full_length_from_now(
+    running: tuple[Engine, int],
+) -> None:
+    """At controller start: workers could not heartbeat while it was down."""
+    engine, search_id = running
+    batch_id = _batch(engine, search_id, _archs(engine, search_id, 1))
+    assert _lease(engine, _worker(engine)) is not None
+    restart = T0 + timedelta(seconds=500)
+    with session_scope(engine) as s:
+        assert BatchRepository(s).resume_leases(now=restart, lease_seconds=LEASE_S) == 1
+        assert BatchRepository(s).requeue_expired(now=restart) == ()
+        resumed = BatchRepository(s).get(batch_id)
+        assert resumed.lease_expires_at == restart + timedelta(seconds=LEASE_S)
+        assert BatchRepository(s).resume_leases(now=restart, lease_seconds=LEASE_S) == 0
+    with session_scope(engine) as s:  # a dead worker's batch is re-queued a lease later
+        (outcome,) = BatchRepository(s).requeue_expired(now=restart + timedelta(seconds=LEASE_S))
+        assert outcome.state == BatchState.QUEUED
+
+
+def test_a_read_only_database_is_the_stores_condition(running: tuple[Engine, int]) -> None:
+    """Writes on a read-only database raise StoreUnavailableError (503), not a plain error."""
+    engine, search_id = running
+    _batch(engine, search_id, _archs(engine, search_id, 1))
+    worker = _worker(engine)
+    switch = ReadOnlySwitch(engine)
+    switch.on()
+    try:
+        with pytest.raises(StoreUnavailableError, match="read-only") as caught:
+            _lease(engine, worker)
+        assert caught.value.reason == StoreUnavailableError.OUTAGE
+        with session_scope(engine, read_only=True) as s:  # reads still work
+            assert BatchRepository(s).list(search_id)[0].state == BatchState.QUEUED
+    finally:
+        switch.off()
+    assert _lease(engine, worker) is not None

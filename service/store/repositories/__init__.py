@@ -6,6 +6,7 @@ from service.store.repositories.architectures import ArchitectureRepository, Arc
 from service.store.repositories.batches import DEFAULT_MAX_ATTEMPTS, BatchRepository
 from service.store.repositories.evaluations import EvaluationRepository
 from service.store.repositories.events import EventRepository
+from service.store.repositories.pools import PoolGrant, PoolRepository
 from service.store.repositories.searches import SearchRepository
 from service.store.repositories.snapshots import SurrogateSnapshotRepository
 from service.store.repositories.tokens import TokenRepository, hash_token, new_token_secret
@@ -18,6 +19,8 @@ __all__ = [
     "BatchRepository",
     "EvaluationRepository",
     "EventRepository",
+    "PoolGrant",
+    "PoolRepository",
     "SearchRepository",
     "SurrogateSnapshotRepository",
     "TokenRepository",

@@ -16,6 +16,20 @@ Row locks are ``FOR NO KEY UPDATE``: they exclude other writers of the row but n
 locks that foreign-key checks take, so inserting an evaluation that refers to a locked batch, worker
 or search does not wait (and cannot deadlock) on the lock holder.
 
+Scoping: `lease_next` takes the name the worker's token serves (``serving``) and leases only
+batches of searches of owners it serves (see `service.store.repositories.pools`).
+
+Outages do not burn attempts. A worker that could not reach the controller for a while keeps its
+batch if nobody else took it: a heartbeat or report that comes after the lease's expiry, under the
+same token and attempt, on a batch that was not leased again, not finished and whose search is
+running, is accepted (the heartbeat revives the lease), whether or not the reaper re-queued it
+meanwhile. And time the controller itself could not work is not charged to leases:
+`resume_leases` (at controller start) gives every lease at least one full lease length from
+now, and `requeue_expired` with ``previous_sweep`` first extends leases by the gap when the
+previous successful sweep is older than the lease length (the database was unreachable). A dead
+worker's batch is still re-queued one lease length later; a late report after the batch was
+leased again is still refused (stale attempt), so no result is counted twice.
+
 Time: every method takes ``now`` (aware UTC) from the caller; the store never reads the database
 clock.
 """
@@ -52,6 +66,7 @@ from service.store.domain import (
 from service.store.errors import boundary
 from service.store.repositories.convert import to_batch
 from service.store.repositories.evaluations import insert_evaluation
+from service.store.repositories.pools import served_owners_clause
 from service.store.tables import ArchitectureRow, BatchMemberRow, BatchRow, SearchRow, WorkerRow
 from service.store.types import as_utc
 
@@ -171,6 +186,7 @@ class BatchRepository:
         lease_seconds: float,
         now: datetime,
         evaluators: Collection[str] | None = None,
+        serving: str | None = None,
     ) -> Lease | None:
         """Lease the oldest queued batch of a running search to a worker.
 
@@ -180,6 +196,10 @@ class BatchRepository:
         With `evaluators`, only batches of searches whose evaluator kind is one of them (or
         that name none) are leased: a worker that cannot train never holds a training batch,
         and the batch waits, in order, for one that can.
+
+        With `serving` (the owner name of the worker's token), only batches of searches whose
+        owner that name serves (the name itself, or an owner granted to it as a pool) are leased;
+        None serves every owner (admin tokens, and the store's own callers).
 
         Returns:
             The lease, or None when no batch is waiting.
@@ -203,7 +223,7 @@ class BatchRepository:
             .order_by(BatchRow.id)
             .limit(1)
         ).first()
-        if held is not None:
+        if held is not None:  # leased under the scoping of its time; it runs to its end
             return self._lease(held)
         row = self._session.scalars(
             select(BatchRow)
@@ -211,6 +231,7 @@ class BatchRepository:
             .where(
                 BatchRow.state == BatchState.QUEUED.value,
                 SearchRow.state == SearchState.RUNNING.value,
+                *(() if serving is None else (served_owners_clause(serving),)),
                 *(
                     ()
                     if evaluators is None
@@ -261,9 +282,11 @@ class BatchRepository:
         """
         now = as_utc(now)
         row = self._locked(BatchRow, batch_id, "batch")
-        rejection = _check_lease(row, token, attempt, now)
         search_state = self._session.scalar(
             select(SearchRow.state).where(SearchRow.id == row.search_id)
+        )
+        rejection = _check_lease(
+            row, token, attempt, now, revivable=search_state == SearchState.RUNNING.value
         )
         cancelled = search_state == SearchState.CANCELLED.value
         if rejection is None and cancelled:
@@ -276,6 +299,7 @@ class BatchRepository:
                 expires_at=None,
                 reason=reason.value,
             )
+        _revive(row)
         row.lease_expires_at = now + timedelta(seconds=lease_seconds)
         row.heartbeat_at = now
         row.updated_at = now
@@ -300,10 +324,11 @@ class BatchRepository:
     ) -> ReportOutcome:
         """Store a leased batch's results and mark it done.
 
-        `results` must hold exactly one result per member. A repeated report of the same lease and
-        attempt is refused with reason ``already_reported``; the batch keeps `report_id`, the
-        worker's idempotency key, so that a caller can tell a retry of the report that was stored
-        (same id) from a different one.
+        `results` must hold exactly one result per member. The batch keeps `report_id`, the
+        worker's idempotency key: a retry of the report that was stored (same lease, attempt and
+        id) returns an outcome with ``duplicate=True`` and stores nothing; a different report of
+        a reported lease is refused with reason ``already_reported``. Both are decided under the
+        batch's row lock, so two concurrent copies of one report both see the same answer.
 
         Raises:
             NotFoundError: No such batch.
@@ -313,8 +338,11 @@ class BatchRepository:
             DuplicateEvaluationError: A member already has a result at the batch's fidelity.
         """
         now = as_utc(now)
-        row = self._live(batch_id, token, attempt, now)
+        row = self._locked(BatchRow, batch_id, "batch")
         members = self._member_ids(batch_id)
+        if _is_retry(row, token, attempt, report_id):
+            return ReportOutcome(to_batch(row, members), (), duplicate=True)
+        row = self._live(batch_id, token, attempt, now, revivable=True)
         _check_results(batch_id, members, results)
         evaluations = tuple(
             insert_evaluation(
@@ -329,6 +357,7 @@ class BatchRepository:
             )
             for item in sorted(results, key=lambda r: members.index(r.architecture_id))
         )
+        _revive(row)
         row.state = BatchState.DONE.value
         row.finished_at = now
         row.updated_at = now
@@ -391,13 +420,49 @@ class BatchRepository:
         return to_batch(row, self._member_ids(batch_id))
 
     @boundary
-    def requeue_expired(self, *, now: datetime) -> tuple[ReapOutcome, ...]:
+    def resume_leases(self, *, now: datetime, lease_seconds: float) -> int:
+        """Give every lease at least `lease_seconds` from `now`; returns how many grew.
+
+        Called when the controller starts: while it was down no worker could heartbeat, so the
+        leases that ran out meanwhile were not the workers' fault. A dead worker's batch is still
+        re-queued, one lease length later.
+
+        Raises:
+            ValueError: `lease_seconds` is not positive.
+        """
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        now = as_utc(now)
+        until = now + timedelta(seconds=lease_seconds)
+        grown = 0
+        for row in self._leased_rows():
+            assert row.lease_expires_at is not None
+            if row.lease_expires_at < until:
+                row.lease_expires_at = until
+                row.updated_at = now
+                grown += 1
+        self._session.flush()
+        return grown
+
+    @boundary
+    def requeue_expired(
+        self, *, now: datetime, previous_sweep: datetime | None = None
+    ) -> tuple[ReapOutcome, ...]:
         """The reaper: re-queue every batch whose lease expired at or before `now`.
 
         A batch that has used all its attempts is marked failed instead, with the reason. Rows
         another transaction is working on are skipped (PostgreSQL); the next sweep gets them.
+
+        Args:
+            now: The sweep's time.
+            previous_sweep: When the previous sweep of this reaper succeeded, if it ran. When
+                that is longer ago than a lease's length, the database (or the controller) was
+                unreachable for the gap, and so were the workers' heartbeats: each lease that was
+                live at the previous sweep is first extended by the gap.
         """
         now = as_utc(now)
+        if previous_sweep is not None:
+            self._extend_for_gap(as_utc(previous_sweep), now)
         rows = self._session.scalars(
             select(BatchRow)
             .where(BatchRow.state == BatchState.LEASED.value, BatchRow.lease_expires_at <= now)
@@ -456,12 +521,43 @@ class BatchRepository:
             raise NotFoundError(kind, ident)
         return row
 
-    def _live(self, batch_id: int, token: str, attempt: int, now: datetime) -> BatchRow:
+    def _live(
+        self, batch_id: int, token: str, attempt: int, now: datetime, *, revivable: bool = False
+    ) -> BatchRow:
+        """The locked batch, if (token, attempt) is its live lease (or, when `revivable`, a lapsed
+        lease that nobody took over, of a running search)."""
         row = self._locked(BatchRow, batch_id, "batch")
-        rejection = _check_lease(row, token, attempt, now)
+        if revivable:
+            search_state = self._session.scalar(
+                select(SearchRow.state).where(SearchRow.id == row.search_id)
+            )
+            revivable = search_state == SearchState.RUNNING.value
+        rejection = _check_lease(row, token, attempt, now, revivable=revivable)
         if rejection is not None:
             raise LeaseRejectedError(batch_id, *rejection)
         return row
+
+    def _leased_rows(self, *, live_after: datetime | None = None) -> Sequence[BatchRow]:
+        query = select(BatchRow).where(BatchRow.state == BatchState.LEASED.value)
+        if live_after is not None:
+            query = query.where(BatchRow.lease_expires_at > live_after)
+        return self._session.scalars(
+            query.order_by(BatchRow.id)
+            .with_for_update(skip_locked=True, key_share=True)
+            .execution_options(populate_existing=True)
+        ).all()
+
+    def _extend_for_gap(self, previous_sweep: datetime, now: datetime) -> None:
+        gap = now - previous_sweep
+        if gap <= timedelta(0):
+            return
+        for row in self._leased_rows(live_after=previous_sweep):
+            length = _lease_length(row)
+            if length is not None and gap > length:
+                assert row.lease_expires_at is not None
+                row.lease_expires_at += gap
+                row.updated_at = now
+        self._session.flush()
 
     def _requeue_or_fail(self, row: BatchRow, now: datetime, detail: str) -> None:
         if row.attempts >= row.max_attempts:
@@ -512,10 +608,43 @@ class BatchRepository:
         )
 
 
+def _lease_length(row: BatchRow) -> timedelta | None:
+    """The length the lease was granted (or last extended) with: expiry minus last heartbeat."""
+    if row.lease_expires_at is None or row.heartbeat_at is None:
+        return None
+    length = row.lease_expires_at - row.heartbeat_at
+    return length if length > timedelta(0) else None
+
+
+def _is_retry(row: BatchRow, token: str, attempt: int, report_id: str | None) -> bool:
+    """Whether a report is a retry of the one that completed the batch (read under its lock)."""
+    return (
+        report_id is not None
+        and row.report_id == report_id
+        and row.state == BatchState.DONE.value
+        and attempt == row.attempts
+        and row.lease_token is not None
+        and secrets.compare_digest(token.encode(), row.lease_token.encode())
+    )
+
+
+def _revive(row: BatchRow) -> None:
+    """Take back a lapsed lease that nobody took over (a late heartbeat or report)."""
+    if row.state == BatchState.QUEUED.value:
+        row.state = BatchState.LEASED.value
+        row.failure_reason = None
+
+
 def _check_lease(
-    row: BatchRow, token: str, attempt: int, now: datetime
+    row: BatchRow, token: str, attempt: int, now: datetime, *, revivable: bool = False
 ) -> tuple[LeaseRejection, str] | None:
-    """Why (batch, token, attempt) is not a live lease at `now`, or None when it is."""
+    """Why (batch, token, attempt) is not a live lease at `now`, or None when it is.
+
+    With `revivable` (the search is running), a lease that lapsed (expired, and perhaps re-queued
+    by the reaper) but that nobody leased again counts as live: the same token and attempt, the
+    batch leased or queued with that lease's expiry still on it (a release clears the expiry, so
+    a released batch is never revived), not reported, not cancelled.
+    """
     state = BatchState(row.state)
     if state == BatchState.CANCELLED:
         return LeaseRejection.CANCELLED, f"the batch was cancelled: {row.failure_reason}"
@@ -531,7 +660,11 @@ def _check_lease(
     if state == BatchState.DONE:
         return LeaseRejection.ALREADY_REPORTED, f"attempt {attempt} already reported its results"
     expires = row.lease_expires_at
-    if expires is not None and expires <= now:
+    lapsed = expires is not None and expires <= now
+    if lapsed and revivable and state in (BatchState.LEASED, BatchState.QUEUED):
+        return None  # nobody took the batch over: the late heartbeat or report is the holder's
+    if lapsed:
+        assert expires is not None
         return (
             LeaseRejection.EXPIRED,
             f"the lease expired at {expires.isoformat()} "
