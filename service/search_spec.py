@@ -169,14 +169,36 @@ class Objective(_Spec):
         metric: The measured metric (a table column, or a trainer metric such as
             ``val_accuracy``).
         goal: ``maximize`` or ``minimize``.
+        range: ``[lo, hi]``, the values the objective can take (``[0, 1]`` for an accuracy as
+            a fraction, ``[0, 100]`` in percent). A worker's report whose objective falls outside
+            is refused (422), so a faulty or hostile worker cannot make an impossible value the
+            search's best. None accepts any finite value.
     """
 
     metric: ColumnName = "val_accuracy"
     goal: Literal["maximize", "minimize"] = "maximize"
+    range: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _valid_range(self) -> Objective:
+        if self.range is not None:
+            lo, hi = self.range
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+                raise ValueError(
+                    f"objective range {list(self.range)} is not accepted: give [lo, hi] with "
+                    "finite lo <= hi"
+                )
+        return self
 
     @property
     def maximize(self) -> bool:
         return self.goal == "maximize"
+
+    def admits(self, value: float) -> bool:
+        """Whether `value` is a finite objective within the declared range (if any)."""
+        if not math.isfinite(value):
+            return False
+        return self.range is None or self.range[0] <= value <= self.range[1]
 
 
 class Constraint(_Spec):

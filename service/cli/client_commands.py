@@ -148,18 +148,42 @@ def best(
 @token_app.command("create")
 def create_token(
     role: Annotated[str, typer.Option("--role", help="admin, user or worker.")],
-    name: Annotated[str, typer.Option("--name", help="Owner the token acts for.")],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            "--owner",
+            help="Owner the token acts for (a worker token: the user it serves).",
+        ),
+    ] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            "--pool",
+            help="Worker tokens: the pool the token belongs to (grant it with `bonas pool grant`).",
+        ),
+    ] = None,
     label: Annotated[str | None, typer.Option("--label", help="A note.")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create a token and print its secret (shown this once)."""
+    """Create a token and print its secret (shown this once).
+
+    A worker token serves one owner (``--owner alice``) or one pool (``--pool gpu-farm``, which
+    serves the users an admin grants it to); it leases no other user's batches.
+    """
     from service.store import Role, TokenRepository, session_scope, utcnow
 
     roles = [r.value for r in Role]
     if role not in roles:
         _fail(f"unknown role {role!r}; choose one of {', '.join(roles)}")
+    if pool is not None and role != Role.WORKER.value:
+        _fail("--pool is for worker tokens only; give users and admins --owner")
+    if (name is None) == (pool is None):
+        _fail("give exactly one of --owner (or --name) and --pool")
+    name = name if pool is None else pool
+    assert name is not None
     if not name.strip():
-        _fail("--name must not be empty")
+        _fail("the owner or pool name must not be empty")
     engine = _engine(database_url)
     try:
         with session_scope(engine) as session:

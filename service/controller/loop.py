@@ -81,6 +81,7 @@ class Controller:
         clock: Clock = utcnow,
     ) -> None:
         self._engine = engine
+        self._lease_seconds = settings.lease_seconds
         self._rounds = RoundProcesses(settings.round_timeout_s)
         self._runner = SearchRunner(
             engine,
@@ -155,7 +156,7 @@ class Controller:
         with self._lock:
             self._loop = loop
             self._wake = asyncio.Event()
-        await loop.run_in_executor(self._executor, self._runner.resume_leases)
+        await loop.run_in_executor(self._executor, self._runner.resume_leases, self._lease_seconds)
         resumed = await loop.run_in_executor(self._executor, self._runner.resumable)
         for search_id in resumed:
             self.notify(search_id)

@@ -155,6 +155,7 @@ class SearchRunner:
         self._engine = engine
         self._max_attempts = max_attempts
         self._clock = clock
+        self._last_reap: datetime | None = None  # the previous successful sweep (outage gaps)
         self._rounds = rounds
         self._torch_threads = torch_threads
         self._contexts: dict[int, _Context] = {}
@@ -196,7 +197,9 @@ class SearchRunner:
         """
         now = self._clock()
         with session_scope(self._engine) as session:
-            outcomes = BatchRepository(session).requeue_expired(now=now)
+            outcomes = BatchRepository(session).requeue_expired(
+                now=now, previous_sweep=self._last_reap
+            )
             events = EventRepository(session)
             for outcome in outcomes:
                 kind = (
@@ -210,9 +213,18 @@ class SearchRunner:
                     now=now,
                     search_id=outcome.search_id,
                 )
+        self._last_reap = now
         for outcome in outcomes:
             logger.info("batch %d %s: %s", outcome.batch_id, outcome.state, outcome.reason)
         return tuple(sorted({o.search_id for o in outcomes if o.state == BatchState.FAILED}))
+
+    def resume_leases(self, lease_seconds: float) -> int:
+        """At controller start: give every lease `lease_seconds` from now (workers could not
+        heartbeat while the controller was down); returns how many leases grew."""
+        with session_scope(self._engine) as session:
+            return BatchRepository(session).resume_leases(
+                now=self._clock(), lease_seconds=lease_seconds
+            )
 
     def resumable(self) -> tuple[int, ...]:
         """Searches a (re)started controller must look at: created, running or paused."""
