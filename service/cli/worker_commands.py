@@ -49,8 +49,6 @@ def worker(
             "--data-root",
             envvar="BONAS_DATA_ROOTS",
             metavar="DIR",
-            exists=True,
-            file_okay=False,
             help="A directory whose tables and datasets searches may name, by paths relative "
             "to it (repeat for several; BONAS_DATA_ROOTS takes them separated by ':'). "
             "Nothing outside these directories is read on a search's behalf.",
@@ -93,6 +91,11 @@ def worker(
                 param_hint="--evaluators",
             )
         kinds = tuple(EvaluatorKind(name) for name in names)
+    missing = [str(root) for root in data_roots or () if not root.expanduser().is_dir()]
+    if missing:  # checked here, not while parsing, so that a command line parses anywhere
+        raise typer.BadParameter(
+            f"data roots {missing} are not directories", param_hint="--data-root"
+        )
     optional = {
         "scratch_base": scratch,
         "data_roots": tuple(data_roots) if data_roots else None,

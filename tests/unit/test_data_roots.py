@@ -314,6 +314,10 @@ def test_the_worker_command_passes_its_data_roots(
     result = CliRunner().invoke(app, base, env={"BONAS_WORKER_TOKEN": "t"})
     assert result.exit_code == 0, result.output
     assert [o.data_roots for o in seen] == [(layout["root"], other)] * 2 + [()]
+    typo = ["--data-root", str(tmp_path / "no-such-dir")]
+    result = CliRunner().invoke(app, [*base, *typo], env={"BONAS_WORKER_TOKEN": "t"})
+    assert result.exit_code == 2 and "not directories" in result.output
+    assert len(seen) == 3  # refused before any daemon starts
 
 
 def test_the_service_setting_reads_a_path_list(
