@@ -242,17 +242,15 @@ def test_a_worker_releases_unreadable_paths_without_their_contents(
     layout: dict[str, Path],
 ) -> None:
     space = NB201.describe()
-    table = {"objective_column": "acc"}
+
+    def table(path: str) -> TableEvaluatorSpec:
+        return TableEvaluatorSpec(path=path, objective_column="acc")
+
     batches = {
-        "link.csv": controller.add_batch(
-            members(), space, TableEvaluatorSpec(path="link.csv", **table), max_attempts=1
-        ),
-        "notes.csv": controller.add_batch(
-            members(), space, TableEvaluatorSpec(path="notes.csv", **table), max_attempts=1
-        ),
-        "secret.env": controller.add_batch(  # exists in the worker's working directory
-            members(), space, TableEvaluatorSpec(path="secret.env", **table), max_attempts=1
-        ),
+        "link.csv": controller.add_batch(members(), space, table("link.csv"), max_attempts=1),
+        "notes.csv": controller.add_batch(members(), space, table("notes.csv"), max_attempts=1),
+        # secret.env exists in the worker's working directory, which is not a data root
+        "secret.env": controller.add_batch(members(), space, table("secret.env"), max_attempts=1),
         "images": controller.add_batch(
             members(),
             space,

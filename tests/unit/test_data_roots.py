@@ -299,7 +299,12 @@ def test_the_worker_command_passes_its_data_roots(
     from service.cli.main import app
 
     seen: list[Any] = []
-    monkeypatch.setattr(workers.daemon, "run_daemon", lambda options: seen.append(options) or 0)
+
+    def run_daemon(options: Any) -> int:
+        seen.append(options)
+        return 0
+
+    monkeypatch.setattr(workers.daemon, "run_daemon", run_daemon)
     other = tmp_path / "other"
     other.mkdir()
     base = ["worker", "--server", "http://127.0.0.1:9", "--scratch", str(tmp_path / "s")]
