@@ -118,7 +118,8 @@ class Deployment:
             with session_scope(engine) as session:
                 tokens = TokenRepository(session)
                 _, self.user_token = tokens.create(role=Role.USER, owner="alice", now=utcnow())
-                _, self.worker_token = tokens.create(role=Role.WORKER, owner="pool", now=utcnow())
+                # alice's own workers: a worker token serves the searches of its owner
+                _, self.worker_token = tokens.create(role=Role.WORKER, owner="alice", now=utcnow())
         finally:
             engine.dispose()
 
