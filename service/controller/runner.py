@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from service.controller.events import EventKind
 from service.controller.isolation import RoundJob, RoundOutcome, RoundProcesses, propose_round
 from service.controller.snapshots import prediction_metrics
-from service.exceptions import InvalidStateTransitionError
+from service.exceptions import InvalidStateTransitionError, StoreUnavailableError
 from service.search_spec import SearchSpec, batch_fidelity, build_space
 from service.store import (
     ArchitectureInput,
@@ -220,11 +220,19 @@ class SearchRunner:
 
     def resume_leases(self, lease_seconds: float) -> int:
         """At controller start: give every lease `lease_seconds` from now (workers could not
-        heartbeat while the controller was down); returns how many leases grew."""
-        with session_scope(self._engine) as session:
-            return BatchRepository(session).resume_leases(
-                now=self._clock(), lease_seconds=lease_seconds
-            )
+        heartbeat while the controller was down); returns how many leases grew.
+
+        A database that cannot take writes now (read-only, full, unreachable) does not stop the
+        controller from starting: the leases are left as they are and 0 is returned.
+        """
+        try:
+            with session_scope(self._engine) as session:
+                return BatchRepository(session).resume_leases(
+                    now=self._clock(), lease_seconds=lease_seconds
+                )
+        except StoreUnavailableError as error:
+            logger.warning("leases not resumed at start: %s", error)
+            return 0
 
     def resumable(self) -> tuple[int, ...]:
         """Searches a (re)started controller must look at: created, running or paused."""

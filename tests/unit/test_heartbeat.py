@@ -138,3 +138,30 @@ def test_network_failures_are_survived_and_refusals_lose_the_lease() -> None:
     )
     assert len(bodies) >= 3
     assert "unknown_worker" in (state.lost_reason or "")
+
+
+def test_an_unreachable_controller_does_not_lose_the_lease() -> None:
+    """An outage longer than the lease: keep training, keep trying, carry on when it answers."""
+    down = [httpx.ConnectError("down") for _ in range(12)]
+    ok = httpx.Response(200, json={"status": "ok", "lease_seconds": 60.0})
+    state, bodies = run_heartbeats([*down, ok], make_lease(lease_seconds=0.2, interval=0.05))
+    assert len(bodies) >= 13, "the heartbeats kept trying through the outage"
+    assert not state.ended and state.lost_reason is None
+    assert state.seconds_left() > 50 and not state.unreachable
+
+
+def test_after_an_outage_the_controllers_word_decides() -> None:
+    down = [httpx.Response(503, json={"reason": "store_unavailable", "detail": "read-only"})] * 6
+    lost = httpx.Response(200, json={"status": "lease_lost", "reason": "stale_attempt"})
+    state, _ = run_heartbeats([*down, lost], make_lease(lease_seconds=0.1, interval=0.05))
+    assert "stale_attempt" in (state.lost_reason or "")
+
+
+def test_the_local_deadline_still_counts_while_the_controller_answers() -> None:
+    clock = Clock()
+    state = LeaseState(make_lease(lease_seconds=10), granted_at=100.0, clock=clock)
+    state.mark_unreachable()
+    clock.now = 200.0
+    assert not state.ended  # no answer: the lease may well still be ours
+    state.mark_reachable()
+    assert state.ended and "ran out" in (state.lost_reason or "")
