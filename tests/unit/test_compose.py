@@ -86,9 +86,11 @@ def parse_command(service: str, args: list[str]) -> Any:
 
 
 def with_service_environment(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Set the variables compose would pass to `service` (values stand in for the .env's)."""
-    for variable in service.get("environment", {}):
-        monkeypatch.setenv(variable, f"value-of-{variable}")
+    """Set the variables compose would pass to `service`: literal values as written, and a
+    stand-in for each value compose takes from the .env (``${NAME...}``)."""
+    for variable, value in service.get("environment", {}).items():
+        literal = str(value)
+        monkeypatch.setenv(variable, f"value-of-{variable}" if "${" in literal else literal)
 
 
 def test_every_command_line_parses_against_the_cli(
