@@ -97,7 +97,11 @@ def service(migrated_url: str) -> Iterator[tuple[str, str]]:
         poll_interval_s=0.1,
     )
     with ServiceServer(create_app(settings)) as server:
-        token = make_token(migrated_url, "worker", "farm")
+        token = make_token(migrated_url, "worker", "farm", flag="--pool")
+        granted = CliRunner().invoke(
+            cli, ["pool", "grant", "farm", "alice", "--database-url", migrated_url]
+        )
+        assert granted.exit_code == 0 and "farm now serves alice" in granted.stdout
         worker = FakeWorker(server.url, token)
         worker.start()
         try:
@@ -108,9 +112,9 @@ def service(migrated_url: str) -> Iterator[tuple[str, str]]:
             worker.client.close()
 
 
-def make_token(database_url: str, role: str, name: str) -> str:
+def make_token(database_url: str, role: str, name: str, flag: str = "--name") -> str:
     result = CliRunner().invoke(
-        cli, ["token", "create", "--role", role, "--name", name, "--database-url", database_url]
+        cli, ["token", "create", "--role", role, flag, name, "--database-url", database_url]
     )
     assert result.exit_code == 0, result.output
     secret = result.stdout.strip().splitlines()[0]

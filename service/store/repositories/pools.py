@@ -78,7 +78,13 @@ class PoolRepository:
 
     @boundary
     def revoke(self, pool: str, owner: str) -> bool:
-        """Withdraw a grant; returns whether one existed. Leases already held run to their end."""
+        """Withdraw a grant; returns whether one existed. Leases already held run to their end.
+
+        Raises:
+            ValueError: A name is empty, too long or holds NUL.
+        """
+        _check_name("pool", pool)
+        _check_name("owner", owner)
         result = self._session.execute(
             delete(WorkerPoolGrantRow).where(
                 WorkerPoolGrantRow.pool == pool, WorkerPoolGrantRow.owner == owner
@@ -88,9 +94,14 @@ class PoolRepository:
 
     @boundary
     def list(self, *, pool: str | None = None) -> tuple[PoolGrant, ...]:
-        """Grants, by pool then owner, optionally of one pool."""
+        """Grants, by pool then owner, optionally of one pool.
+
+        Raises:
+            ValueError: `pool` is empty, too long or holds NUL.
+        """
         query = select(WorkerPoolGrantRow)
         if pool is not None:
+            _check_name("pool", pool)
             query = query.where(WorkerPoolGrantRow.pool == pool)
         rows = self._session.scalars(
             query.order_by(WorkerPoolGrantRow.pool, WorkerPoolGrantRow.owner)
@@ -102,4 +113,6 @@ class PoolRepository:
         """Whether a worker token of owner name `serving` serves searches owned by `owner`."""
         if serving == owner:
             return True
+        if "\x00" in serving or "\x00" in owner:
+            return False  # no such name can be stored
         return self._session.get(WorkerPoolGrantRow, (serving, owner)) is not None
