@@ -248,6 +248,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "user": deployed.create_token("user", "alice"),
         "worker": deployed.create_token("worker", "pool"),
     }
+    deployed.cli("pool", "grant", "pool", "alice")  # the worker pool serves alice's searches
     deployed.start_service()
     try:
         yield deployed
