@@ -113,7 +113,7 @@ class RequestLimits:
         if length is None and "transfer-encoding" not in headers:
             return receive  # no body
         if length is not None:
-            if not length.strip().isdigit():
+            if not (length.isascii() and length.strip().isdigit()):
                 raise _refuse(400, f"Content-Length must be a number of bytes, got {length!r}")
             if int(length) > self.max_body_bytes:
                 raise _refuse(413, self._too_large(f"{int(length)} bytes"))
