@@ -205,7 +205,10 @@ def test_a_slow_round_does_not_delay_another_searchs_first_batch(engine: Engine)
 
 
 @pytest.mark.slow
-def test_cancelling_a_search_kills_its_round_in_progress(engine: Engine) -> None:
+@pytest.mark.parametrize("stopped", [SearchState.CANCELLED, SearchState.PAUSED])
+def test_cancelling_or_pausing_a_search_kills_its_round_in_progress(
+    engine: Engine, stopped: SearchState
+) -> None:
     clock = FakeClock()
     slow = slow_search(engine, clock)
     controller = make_controller(engine, clock)
@@ -216,9 +219,10 @@ def test_cancelling_a_search_kills_its_round_in_progress(engine: Engine) -> None
             await until(
                 lambda: slow.id in controller.rounds_in_progress(), "A's round", timeout_s=30
             )
-            with session_scope(engine) as session:  # what DELETE /searches/{id} does
-                SearchRepository(session).transition(slow.id, SearchState.CANCELLED, now=clock())
-                BatchRepository(session).cancel_search(slow.id, now=clock(), reason="cancelled")
+            with session_scope(engine) as session:  # what the cancel and pause routes do
+                SearchRepository(session).transition(slow.id, stopped, now=clock())
+                if stopped == SearchState.CANCELLED:
+                    BatchRepository(session).cancel_search(slow.id, now=clock(), reason="cancel")
             controller.notify(slow.id)
             await until(
                 lambda: slow.id not in controller.rounds_in_progress(),
@@ -229,7 +233,7 @@ def test_cancelling_a_search_kills_its_round_in_progress(engine: Engine) -> None
             await controller.stop()
 
     asyncio.run(scenario())
-    assert search_of(engine, slow.id).state == SearchState.CANCELLED
+    assert search_of(engine, slow.id).state == stopped
     assert len(batches(engine, slow.id)) == 1 and snapshot_count(engine, slow.id) == 0
 
 
