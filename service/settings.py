@@ -77,14 +77,14 @@ class Settings(BaseSettings):
             16 characters and not a placeholder.
         admin_name: Owner name the bootstrap admin token acts as.
         cors_origins: Origins allowed by CORS (empty: CORS is off, the default).
-        max_body_bytes: Largest request body the API reads, in bytes (default 1 MiB); a larger
-            ``Content-Length`` or streamed body is answered 413 before it is parsed.
         data_roots: Directories (BONAS_DATA_ROOTS: a JSON list, or paths separated by ``:``)
             under which the service reads the benchmark tables that searches name, for the
             dashboard's random-search baseline. Table paths are names relative to these roots
             (`workers.data_roots`); with none (the default) the service reads no file at all
             and the baseline answers "not available". Workers have their own roots
             (``bonas worker --data-root``).
+        max_body_bytes: Largest request body the API reads, in bytes (default 1 MiB); a larger
+            ``Content-Length`` or streamed body is answered 413 before it is parsed.
     """
 
     model_config = SettingsConfigDict(
@@ -107,10 +107,10 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     admin_name: str = Field(default="admin", min_length=1, max_length=200)
     cors_origins: list[str] = Field(default_factory=list)
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=2**30)
     data_roots: Annotated[list[Path], NoDecode, BeforeValidator(_path_list)] = Field(
         default_factory=list
     )
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=2**30)
 
     @field_validator("admin_token")
     @classmethod

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from service.api.params import BatchId, Limit, Offset, WorkerId
@@ -376,7 +377,19 @@ def _protocol_lease(
     session: Session, held: StoredLease, now: datetime, settings: Settings
 ) -> Lease:
     search = SearchRepository(session).get(held.search_id)
-    spec = spec_of(search)
+    try:
+        spec = spec_of(search)
+    except ValidationError:
+        # A search stored by an older version whose spec the current rules refuse (say, an
+        # absolute table path): the controller fails it at its next round. Until then no worker
+        # gets it; the transaction rolls back, so the batch stays queued and no attempt is spent.
+        raise ApiError(
+            503,
+            ErrorReason.BUSY.value,
+            f"search {held.search_id} was stored with a spec this version refuses; "
+            "the controller is retiring it, retry shortly",
+            {"Retry-After": "5"},
+        ) from None
     return Lease(
         batch_id=str(held.batch_id),
         attempt=held.attempt,
