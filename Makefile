@@ -1,8 +1,10 @@
 # The exact commands CI runs (.ci/run calls `make test`). Uses the project's virtual environment.
+# `make test-fast` is the lane to run while editing: ruff and the unit tests that need neither a
+# database nor minutes (no `db`, no `slow` marker), in about a minute; it is not what CI runs.
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint typecheck pytest format
+.PHONY: install test test-fast lint typecheck pytest format
 
 install:
 	python3 -m venv $(VENV)
@@ -21,6 +23,9 @@ pytest:
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+test-fast: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not db" tests/unit
 
 format:
 	$(BIN)/ruff format .

@@ -59,6 +59,7 @@ def write_table(tmp_path: Path) -> tuple[Path, Path]:
     return space_path, table_path
 
 
+@pytest.mark.slow
 def test_predictor_ranks_held_out_cells_and_writes_its_outputs(tmp_path: Path) -> None:
     space_path, table_path = write_table(tmp_path)
     space = load_space_file(space_path)
@@ -105,6 +106,7 @@ def test_predictor_refuses_impossible_training_sizes(tmp_path: Path) -> None:
         evaluate_predictor(space, archs, values[:-1], [10], [0], options=options)
 
 
+@pytest.mark.slow
 def test_cli_bench_predictor_overrides_the_defaults_and_reports_bad_options(
     tmp_path: Path,
 ) -> None:

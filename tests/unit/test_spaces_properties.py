@@ -238,6 +238,7 @@ def keys_from_another_process() -> dict[str, list[str]]:
     return keys
 
 
+@pytest.mark.slow
 @space_ids
 def test_keys_are_stable_across_processes(
     space_id: str, keys_from_another_process: dict[str, list[str]]
