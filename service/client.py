@@ -39,7 +39,7 @@ from service.schemas import (
     TokenCreated,
     WorkerOut,
 )
-from service.store import SearchState
+from service.states import SearchState
 from workers.protocol import API_PREFIX
 
 M = TypeVar("M", bound=BaseModel)

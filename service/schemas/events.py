@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from service.schemas.common import ApiModel
-from service.store import EventRecord
+
+if TYPE_CHECKING:  # the record only types `of`; importing the store at run time loads SQLAlchemy
+    from service.store import EventRecord
 
 
 class EventOut(ApiModel):

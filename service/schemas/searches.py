@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from service.schemas.common import ApiModel
-from service.store import (
-    ArchitectureView,
-    BatchRecord,
-    BatchState,
-    EvaluationRecord,
-    ProposalInfo,
-    SearchState,
-)
+from service.states import BatchState, SearchState
+
+if TYPE_CHECKING:  # the records only type `of`; importing the store at run time loads SQLAlchemy
+    from service.store import ArchitectureView, BatchRecord, EvaluationRecord, ProposalInfo
 
 
 class EvaluationOut(ApiModel):

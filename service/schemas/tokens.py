@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.schemas.common import ApiModel
-from service.store import Role, TokenRecord
+from service.states import Role
+
+if TYPE_CHECKING:  # the record only types `of`; importing the store at run time loads SQLAlchemy
+    from service.store import TokenRecord
 
 OwnerName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._@:-]+$")]
 

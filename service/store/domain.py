@@ -6,37 +6,21 @@ All timestamps are aware UTC datetimes.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
+
+from service.states import IN_FLIGHT_BATCH_STATES as IN_FLIGHT_BATCH_STATES
+from service.states import BatchState as BatchState
+from service.states import Role as Role
+from service.states import SearchState as SearchState
 
 T = TypeVar("T")
 
 DEFAULT_FIDELITY = "default"
 """The fidelity label used when a search evaluates every architecture the same way."""
 
-
-class SearchState(enum.StrEnum):
-    """Life cycle of a search: created -> running <-> paused -> completed | cancelled | failed."""
-
-    CREATED = "created"
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-    @property
-    def terminal(self) -> bool:
-        """Whether no further transition is allowed."""
-        return self in _TERMINAL_SEARCH_STATES
-
-
-_TERMINAL_SEARCH_STATES = frozenset(
-    {SearchState.COMPLETED, SearchState.CANCELLED, SearchState.FAILED}
-)
 
 SEARCH_TRANSITIONS: Mapping[SearchState, frozenset[SearchState]] = {
     SearchState.CREATED: frozenset(
@@ -53,28 +37,6 @@ SEARCH_TRANSITIONS: Mapping[SearchState, frozenset[SearchState]] = {
     SearchState.FAILED: frozenset(),
 }
 """Which state each search state may move to."""
-
-
-class BatchState(enum.StrEnum):
-    """Life cycle of a batch: queued -> leased -> done, or back to queued, or failed/cancelled."""
-
-    QUEUED = "queued"
-    LEASED = "leased"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-IN_FLIGHT_BATCH_STATES = frozenset({BatchState.QUEUED, BatchState.LEASED})
-"""States of a batch whose architectures still await a result (pending points for the proposer)."""
-
-
-class Role(enum.StrEnum):
-    """What a token may do: admin manages tokens, user runs searches, worker leases and reports."""
-
-    ADMIN = "admin"
-    USER = "user"
-    WORKER = "worker"
 
 
 @dataclass(frozen=True, slots=True)
