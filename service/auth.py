@@ -89,15 +89,8 @@ def _write_session(engine: EngineDep) -> Iterator[Session]:
         yield session
 
 
-def _read_session(engine: EngineDep) -> Iterator[Session]:
-    with session_scope(engine, read_only=True) as session:
-        yield session
-
-
 SessionDep = Annotated[Session, Depends(_write_session, scope="function")]
 """A session whose transaction commits when the path operation returns (rolls back on error)."""
-ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]
-"""A session for path operations that only read (on SQLite it takes no write lock)."""
 
 
 class TokenCache:

@@ -42,7 +42,6 @@ OUTAGE_RETRY_AFTER_S = 5
 NOT_FOUND = "not_found"
 INVALID_STATE = "invalid_state"
 CONFLICT = "conflict"
-UNAVAILABLE = "unavailable"
 
 _STATUS_REASONS: Mapping[int, str] = {
     400: ErrorReason.INVALID_REQUEST.value,

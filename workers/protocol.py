@@ -43,8 +43,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from workers.data_roots import MAX_NAME_LENGTH, DataPathError, check_name
 
-PROTOCOL_VERSION = 1
-"""Bumped on any incompatible change; the controller refuses other versions at registration."""
+PROTOCOL_VERSION = 2
+"""Bumped on any incompatible change; the controller refuses other versions at registration.
+
+2: `Progress` lost ``total_epochs``, which no worker ever set (a version-1 worker still sends it
+as null, and the strict models would refuse every heartbeat).
+"""
 
 API_PREFIX = "/api/v1"
 WORKERS_PREFIX = f"{API_PREFIX}/workers"
@@ -380,7 +384,6 @@ class Progress(_Message):
         phase: What the worker is doing (``"warmup"``, ``"train"``, ``"calibrate"``,
             ``"evaluate"``, ``"lookup"``).
         epoch: Current epoch (0-based), if the evaluator trains in epochs.
-        total_epochs: Number of epochs planned.
         step: Optimiser steps (or lookups) done so far in the batch.
         total_steps: Steps planned for the batch.
         loss: Last training loss (finite), if any.
@@ -389,7 +392,6 @@ class Progress(_Message):
 
     phase: Annotated[str, Field(min_length=1, max_length=32)] = "train"
     epoch: Annotated[int, Field(ge=0)] | None = None
-    total_epochs: Annotated[int, Field(ge=0)] | None = None
     step: Annotated[int, Field(ge=0)] = 0
     total_steps: Annotated[int, Field(ge=0)] | None = None
     loss: float | None = None

@@ -56,8 +56,8 @@ class Controller:
             the leases a batch gets, ``round_timeout_s`` a round's time limit).
         workers: Rounds of different searches that may run at once (each thread waits on a
             child process); more than one, so that one slow round holds no other search.
-        reap_interval_s: Seconds between reaper sweeps (default: ``settings.reap_interval_s``,
-            else a quarter of the lease, at most 5 s).
+        reap_interval_s: Seconds between reaper sweeps (default: a quarter of the lease, at
+            most 5 s).
         sweep_interval_s: Seconds between safety-net wake-ups of every active search.
         max_errors: Consecutive failed rounds after which a search is marked failed.
         torch_threads: Intra-op threads torch may use in this process (set by `start`) and in
@@ -91,10 +91,7 @@ class Controller:
             torch_threads=torch_threads,
         )
         self._workers = workers
-        configured = getattr(settings, "reap_interval_s", None)  # newer settings carry it
-        self._reap_interval_s = (
-            reap_interval_s or configured or min(settings.lease_seconds / 4, 5.0)
-        )
+        self._reap_interval_s = reap_interval_s or min(settings.lease_seconds / 4, 5.0)
         self._sweep_interval_s = sweep_interval_s
         self._max_errors = max_errors
         self._torch_threads = torch_threads

@@ -233,11 +233,9 @@ def _text(value: object) -> str | None:
 def progress_out(progress: dict[str, Any]) -> ProgressOut:
     """A batch's reported progress, with the fraction done when the worker said enough."""
     fraction = None
-    for done_key, total_key in (("step", "total_steps"), ("epoch", "total_epochs")):
-        done, total = progress.get(done_key), progress.get(total_key)
-        if _number(done) and _number(total) and total > 0:
-            fraction = min(1.0, max(0.0, float(done) / float(total)))
-            break
+    done, total = progress.get("step"), progress.get("total_steps")
+    if _number(done) and _number(total) and total > 0:
+        fraction = min(1.0, max(0.0, float(done) / float(total)))
     phase = progress.get("phase")
     return ProgressOut(phase=_text(phase), fraction=fraction, raw=dict(progress))
 

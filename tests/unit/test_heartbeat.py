@@ -110,7 +110,6 @@ def test_ok_answers_extend_and_carry_progress() -> None:
         "progress": {
             "phase": "train",
             "epoch": None,
-            "total_epochs": None,
             "step": 7,
             "total_steps": None,
             "loss": None,

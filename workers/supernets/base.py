@@ -20,7 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import torch
 from torch import nn
@@ -162,9 +162,3 @@ def add(total: torch.Tensor | None, value: torch.Tensor | None) -> torch.Tensor 
     if value is None:
         return total
     return value if total is None else total + value
-
-
-def describe_members(space: SearchSpace[Any], archs: Sequence[Any]) -> str:
-    """Short text naming a few members, for error messages."""
-    keys = [space.key(a) for a in archs[:3]]
-    return ", ".join(keys) + (" ..." if len(archs) > 3 else "")

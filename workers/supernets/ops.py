@@ -20,7 +20,6 @@ from torch import nn
 from workers.supernets.exceptions import UnknownOpError
 
 ZERO_OP_NAMES = frozenset({"none", "zero"})
-IDENTITY_OP_NAMES = frozenset({"skip_connect", "skip", "identity"})
 
 
 def is_zero_op(name: str) -> bool:
