@@ -49,11 +49,87 @@ def test_every_asset_is_packaged_and_nothing_points_outside() -> None:
         assert urls == [] or all(u.startswith("http://www.w3.org/2000/svg") for u in urls), name
 
 
-def test_modules_import_only_packaged_modules() -> None:
-    for name in [n for n in ASSETS if n.endswith(".js")]:
-        for target in re.findall(r"""^import .* from "([^"]+)";""", text(name), re.MULTILINE):
-            assert target.startswith("./"), f"{name} imports {target}"
-            assert target[2:] in ASSETS, f"{name} imports {target}, which is not served"
+MAX_MODULE_LINES = 220
+"""Past this a module does too much to read in one sitting (issue #14 split app.js by panel)."""
+KEPT_WHOLE = {"charts.js"}
+"""The SVG chart library, kept in one piece by issue #14 (it has no panel logic)."""
+
+STATIC_IMPORT = re.compile(
+    r"""^(?:import|export)\b[^;]*?\bfrom\s*(["'])(?P<from>[^"']+)\1"""
+    r"""|^import\s*(["'])(?P<bare>[^"']+)\3"""
+    r"""|\bimport\(\s*(["'])(?P<dynamic>[^"']+)\5\s*\)""",
+    re.MULTILINE,
+)
+
+
+def packaged_modules() -> list[str]:
+    return sorted(p.name for p in PACKAGE.iterdir() if p.name.endswith(".js"))
+
+
+def imports_of(name: str) -> list[str]:
+    """What `name` imports: static imports (one line or several), re-exports, dynamic imports."""
+    source = text(name)
+    found = [
+        m.group("from") or m.group("bare") or m.group("dynamic")
+        for m in STATIC_IMPORT.finditer(source)
+    ]
+    statements = len(re.findall(r"^import\b", source, re.MULTILINE))
+    static = sum(1 for m in STATIC_IMPORT.finditer(source) if m.group(0).startswith("import"))
+    assert static == statements, f"{name}: an import statement this test cannot read"
+    return found
+
+
+def test_every_packaged_module_is_served() -> None:
+    modules = packaged_modules()
+    assert "app.js" in modules and len(modules) > 5
+    for name in modules:
+        assert ASSETS.get(name) == "text/javascript", (
+            f"{name} is packaged but not served as a script"
+        )
+
+
+def test_every_module_is_small() -> None:
+    for name in packaged_modules():
+        if name in KEPT_WHOLE:
+            continue
+        lines = len(text(name).splitlines())
+        assert lines < MAX_MODULE_LINES, (
+            f"{name} has {lines} lines (at most {MAX_MODULE_LINES - 1})"
+        )
+
+
+def test_every_relative_import_resolves_to_a_served_module(client: Client) -> None:
+    served: set[str] = set()
+    for name in packaged_modules():
+        for target in imports_of(name):
+            assert re.fullmatch(r"\./[\w.-]+\.js", target), f"{name} imports {target!r}"
+            module = target.removeprefix("./")
+            assert ASSETS.get(module) == "text/javascript", f"{name} imports {target}, not served"
+            served.add(module)
+    for module in sorted(served):
+        answer = client.get(f"/dashboard/{module}")
+        assert answer.status_code == 200, module
+        assert answer.headers["content-type"].startswith("text/javascript"), module
+        assert "script-src 'self'" in answer.headers["content-security-policy"], module
+
+
+def test_the_page_loads_every_module_and_no_import_cycle() -> None:
+    """Every served module is reached from the page's entry point, and the imports have no cycle
+    (panels import the store; the store imports no panel)."""
+    entry = re.findall(
+        r"""<script type="module" src="/dashboard/([^"]+)"></script>""", text("index.html")
+    )
+    assert entry == ["app.js"]
+    reached: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join((*path, name))}"
+        reached.add(name)
+        for target in imports_of(name):
+            visit(target.removeprefix("./"), (*path, name))
+
+    visit("app.js", ())
+    assert reached == set(packaged_modules())
 
 
 def test_the_page_references_only_served_assets() -> None:
