@@ -46,7 +46,7 @@ function progressCell(progress) {
   const raw = progress.raw ?? {};
   const bits = [progress.phase ?? "started"];
   if (fraction !== null) bits.push(percent(fraction));
-  if (Number.isFinite(raw.epoch) && Number.isFinite(raw.total_epochs)) bits.push(`epoch ${raw.epoch + 1}/${raw.total_epochs}`);
+  if (Number.isFinite(raw.epoch)) bits.push(`epoch ${raw.epoch + 1}`);
   if (Number.isFinite(raw.loss)) bits.push(`loss ${num(raw.loss, 3)}`);
   return el("div", { class: "progress" }, bar, el("div", { class: "small muted" }, bits.join(" · ")));
 }
