@@ -116,6 +116,6 @@ def _lifespan(settings: Settings, run_controller: bool) -> Any:
 
 
 def _version() -> str:
-    from service.api.health import bonas_version
+    from workers.version import bonas_version
 
     return bonas_version()

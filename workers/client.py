@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from types import TracebackType
 from typing import TypeVar
 
@@ -54,18 +53,11 @@ from workers.protocol import (
     ReportRequest,
     ReportResponse,
 )
+from workers.version import bonas_version
 
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=BaseModel)
-
-
-def bonas_version() -> str:
-    """Installed version of bonas (``"0+unknown"`` when run from a source tree)."""
-    try:
-        return metadata.version("bonas")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 @dataclass(frozen=True)

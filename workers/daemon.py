@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from workers.client import ControllerClient, RetryPolicy, bonas_version
+from workers.client import ControllerClient, RetryPolicy
 from workers.data_roots import DataRoots
 from workers.evaluators import (
     Evaluator,
@@ -65,6 +65,7 @@ from workers.protocol import (
     ReleaseRequest,
     ReportRequest,
 )
+from workers.version import bonas_version
 
 logger = logging.getLogger(__name__)
 

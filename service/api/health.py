@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
 from fastapi import APIRouter
 
 from service.auth import EngineDep
@@ -12,6 +10,7 @@ from service.exceptions import StoreError
 from service.schemas import ErrorResponse, HealthOut
 from service.store.migrate import current_of
 from workers.protocol import ErrorReason
+from workers.version import bonas_version
 
 router = APIRouter(tags=["health"])
 
@@ -30,11 +29,3 @@ def health(engine: EngineDep) -> HealthOut:
             503, ErrorReason.BUSY.value, f"the database does not answer: {error}"
         ) from error
     return HealthOut(status="ok", version=bonas_version(), database="ok", schema_revision=revision)
-
-
-def bonas_version() -> str:
-    """The installed bonas version (``0+unknown`` when run from a source tree)."""
-    try:
-        return metadata.version("bonas")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
