@@ -15,6 +15,8 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.states import DEFAULT_MAX_ATTEMPTS
+
 DEFAULT_DATABASE_URL = "sqlite:///./bonas-data/bonas.db"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 """Largest request body by default: a search spec or a batch report is a few kilobytes."""
@@ -100,7 +102,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=120.0, gt=0)
     heartbeat_interval_s: float | None = Field(default=None, gt=0)
     poll_interval_s: float = Field(default=2.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1)
     round_timeout_s: float = Field(default=900.0, gt=0, le=86_400)
     worker_stale_seconds: float | None = Field(default=None, gt=0)
     token_cache_seconds: float = Field(default=5.0, ge=0)

@@ -30,6 +30,10 @@ _TERMINAL_SEARCH_STATES = frozenset(
     {SearchState.COMPLETED, SearchState.CANCELLED, SearchState.FAILED}
 )
 
+DEFAULT_MAX_ATTEMPTS = 3
+"""How many times a batch is leased (expiries and error releases) before it fails: the default
+of the store, the controller and the ``max_attempts`` setting."""
+
 
 class BatchState(enum.StrEnum):
     """Life cycle of a batch: queued -> leased -> done, or back to queued, or failed/cancelled."""

@@ -36,6 +36,7 @@ from service.controller.isolation import RoundJob, RoundOutcome, RoundProcesses,
 from service.controller.snapshots import prediction_metrics
 from service.exceptions import InvalidStateTransitionError, StoreUnavailableError
 from service.search_spec import SearchSpec, batch_fidelity, build_space
+from service.states import DEFAULT_MAX_ATTEMPTS
 from service.store import (
     ArchitectureInput,
     ArchitectureRecord,
@@ -147,7 +148,7 @@ class SearchRunner:
         self,
         engine: Engine,
         *,
-        max_attempts: int = 3,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         clock: Clock = utcnow,
         rounds: RoundProcesses | None = None,
         torch_threads: int | None = 1,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from service.states import DEFAULT_MAX_ATTEMPTS
 from service.store.repositories.architectures import ArchitectureRepository, ArchitectureSort
-from service.store.repositories.batches import DEFAULT_MAX_ATTEMPTS, BatchRepository
+from service.store.repositories.batches import BatchRepository
 from service.store.repositories.evaluations import EvaluationRepository
 from service.store.repositories.events import EventRepository
 from service.store.repositories.pools import PoolGrant, PoolRepository

@@ -50,6 +50,7 @@ from service.exceptions import (
     LeaseRejection,
     NotFoundError,
 )
+from service.states import DEFAULT_MAX_ATTEMPTS
 from service.store.domain import (
     DEFAULT_FIDELITY,
     IN_FLIGHT_BATCH_STATES,
@@ -69,8 +70,6 @@ from service.store.repositories.evaluations import insert_evaluation
 from service.store.repositories.pools import served_owners_clause
 from service.store.tables import ArchitectureRow, BatchMemberRow, BatchRow, SearchRow, WorkerRow
 from service.store.types import as_utc
-
-DEFAULT_MAX_ATTEMPTS = 3
 
 RowT = TypeVar("RowT", WorkerRow, BatchRow)
 
