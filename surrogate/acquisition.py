@@ -157,6 +157,8 @@ def _nei_baseline(model: Model, X_observed: Tensor, size: int) -> Tensor:
     if X.shape[0] <= size:
         return X
     with torch.no_grad():
+        # BoTorch's `Posterior` ABC does not declare `mean`/`variance`, though every concrete
+        # posterior (and BoTorch's own acquisition code) has and uses them.
         mean: Tensor = model.posterior(X.unsqueeze(-2)).mean.reshape(-1)  # type: ignore[attr-defined]
     best: Tensor = X[torch.topk(mean, size).indices]
     return best
@@ -268,6 +270,7 @@ def function_samples(
     else:
         with torch.no_grad():
             posterior = model.posterior(X.unsqueeze(-2))
+            # `Posterior` declares no `mean`/`variance` (see `_nei_baseline`).
             mean: Tensor = posterior.mean.reshape(-1)  # type: ignore[attr-defined]
             var: Tensor = posterior.variance.reshape(-1)  # type: ignore[attr-defined]
         eps = torch.randn(num_samples, X.shape[0], dtype=mean.dtype, generator=generator)

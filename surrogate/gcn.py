@@ -414,6 +414,8 @@ class GCNEncoder(nn.Module):
     def reset_parameters(self) -> None:
         for module in self.modules():
             if module is not self and hasattr(module, "reset_parameters"):
+                # torch types `Module.__getattr__` as `Tensor | Module`, so a submodule's method
+                # found by `hasattr` reads as not callable.
                 module.reset_parameters()  # type: ignore[operator]
         if self.gates is not None:  # start half open, with no preference between labels
             nn.init.zeros_(self.gates.weight)

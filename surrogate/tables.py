@@ -25,7 +25,7 @@ import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from surrogate.exceptions import (
     InvalidArchitectureError,
@@ -144,7 +144,8 @@ class MetricTable(Generic[A]):
 
     def __contains__(self, arch: object) -> bool:
         try:
-            return self.space.key(arch) in self._rows  # type: ignore[arg-type]
+            # `in` accepts any object; the space rejects foreign ones with the errors caught below.
+            return self.space.key(cast(A, arch)) in self._rows
         except (InvalidArchitectureError, TypeError, AttributeError):
             return False
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from scipy.stats import kendalltau, spearmanr
 from surrogate.gcn import GraphFeaturizer
 from surrogate.models.fit import FitOptions, fit_surrogate
 from surrogate.spaces.base import SearchSpace
-from surrogate.tables import MetricTable, TableError, TableOptions
+from surrogate.tables import ArchFormat, MetricTable, TableError, TableOptions
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,8 @@ def table_data(
         space,
         TableOptions(
             arch_column=arch_column,
-            arch_format=arch_format,  # type: ignore[arg-type]
+            # Not checked here: `TableOptions` reads any value it does not name as matrix_ops.
+            arch_format=cast(ArchFormat, arch_format),
             ops_column=ops_column,
         ),
     )
