@@ -63,7 +63,22 @@ LEASE_REASONS: Mapping[LeaseRejection, ErrorReason] = {
     LeaseRejection.CANCELLED: ErrorReason.STALE_ATTEMPT,
     LeaseRejection.ALREADY_REPORTED: ErrorReason.ALREADY_REPORTED,
 }
-"""The protocol reason of each store refusal (a cancelled batch is no longer the caller's)."""
+"""The protocol reason of each store refusal (a cancelled batch is no longer the caller's).
+
+`LeaseRejection.NOT_HELD` reads as ``stale_attempt`` (an older lease of the caller's) unless the
+batch is leased to another worker: `lease_reason` then answers ``lease_not_held``."""
+
+
+def lease_reason(rejection: LeaseRejection, *, held_by_another: bool = False) -> ErrorReason:
+    """The protocol reason of a store refusal: the one mapping heartbeats, reports and releases use.
+
+    Args:
+        rejection: Why the store refused the lease.
+        held_by_another: Whether the batch is now leased to a worker other than the caller.
+    """
+    if rejection is LeaseRejection.NOT_HELD and held_by_another:
+        return ErrorReason.LEASE_NOT_HELD
+    return LEASE_REASONS[rejection]
 
 
 class ApiError(Exception):
@@ -111,7 +126,7 @@ def store_error_answer(error: StoreError) -> ApiError:
         )
         return ApiError(404, reason.value if reason else NOT_FOUND, str(error))
     if isinstance(error, LeaseRejectedError):
-        return ApiError(409, LEASE_REASONS[error.reason].value, str(error))
+        return ApiError(409, lease_reason(error.reason).value, str(error))
     if isinstance(error, DuplicateEvaluationError):
         return ApiError(409, ErrorReason.ALREADY_REPORTED.value, str(error))
     if isinstance(error, InvalidReportError):

@@ -44,7 +44,7 @@ from service.api.searches import notify
 from service.api.views import batch_visible, event_payload, spec_of
 from service.auth import EngineDep, Principal, PrincipalDep, SettingsDep, WorkerDep
 from service.controller.events import EventKind
-from service.errors import ApiError
+from service.errors import ApiError, lease_reason
 from service.exceptions import LeaseRejectedError, LeaseRejection, NotFoundError
 from service.schemas import BatchOut, ErrorResponse, Page, WorkerOut
 from service.search_spec import Objective, batch_seed, build_evaluator_spec
@@ -230,7 +230,7 @@ def heartbeat(
     if result.cancel:
         return HeartbeatResponse(status=HeartbeatStatus.CANCEL)
     reason = LeaseRejection(result.reason) if result.reason else LeaseRejection.NOT_HELD
-    return HeartbeatResponse(status=HeartbeatStatus.LEASE_LOST, reason=_lost_reason(reason))
+    return HeartbeatResponse(status=HeartbeatStatus.LEASE_LOST, reason=lease_reason(reason))
 
 
 @router.post(
@@ -486,20 +486,9 @@ def _check_numbers(
         )
 
 
-def _lost_reason(reason: LeaseRejection) -> ErrorReason:
-    return {
-        LeaseRejection.EXPIRED: ErrorReason.LEASE_EXPIRED,
-        LeaseRejection.ALREADY_REPORTED: ErrorReason.ALREADY_REPORTED,
-    }.get(reason, ErrorReason.STALE_ATTEMPT)
-
-
 def _lease_refusal(refused: LeaseRejectedError, batch: BatchRecord, worker_id: int) -> ApiError:
-    reason = _lost_reason(refused.reason)
-    if refused.reason == LeaseRejection.NOT_HELD and batch.lease_worker_id not in (
-        None,
-        worker_id,
-    ):
-        reason = ErrorReason.LEASE_NOT_HELD
+    held_by_another = batch.lease_worker_id not in (None, worker_id)
+    reason = lease_reason(refused.reason, held_by_another=held_by_another)
     return ApiError(409, reason.value, str(refused))
 
 
