@@ -25,7 +25,7 @@ import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
 from surrogate.exceptions import (
     InvalidArchitectureError,
@@ -61,6 +61,20 @@ class TableOptions:
     arch_format: ArchFormat = "string"
     ops_column: str = "ops"
     on_duplicate: DuplicatePolicy = "mean"
+
+    def __post_init__(self) -> None:
+        # Callers such as the bench CLI pass plain strings: a misspelt format must not silently
+        # read the table as matrices.
+        formats = get_args(ArchFormat)
+        if self.arch_format not in formats:
+            raise TableError(
+                f"unknown arch_format {self.arch_format!r}; accepted: {', '.join(formats)}"
+            )
+        policies = get_args(DuplicatePolicy)
+        if self.on_duplicate not in policies:
+            raise TableError(
+                f"unknown on_duplicate {self.on_duplicate!r}; accepted: {', '.join(policies)}"
+            )
 
 
 class MetricTable(Generic[A]):

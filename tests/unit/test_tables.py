@@ -11,7 +11,7 @@ import pytest
 
 from surrogate.exceptions import UnknownArchitectureError
 from surrogate.spaces import get_space, space_from_spec
-from surrogate.tables import MetricTable, TableError
+from surrogate.tables import MetricTable, TableError, TableOptions
 
 NB201_CSV = Path(__file__).resolve().parents[2].parent / "shared/data/nasbench201/nb201_cifar10.csv"
 NB101_CSV = Path(__file__).resolve().parents[2].parent / "shared/data/nasbench101/nb101_subsets.csv"
@@ -117,3 +117,9 @@ def test_nb101_table_by_matrix_and_by_hash_agree() -> None:
     assert len(by_matrix) == len(by_hash) == 1_291
     for arch in by_matrix.archs()[:200]:
         assert by_matrix.value(arch, "val_acc_108ep") == by_hash.value(arch, "val_acc_108ep")
+
+
+@pytest.mark.parametrize("field", ["arch_format", "on_duplicate"])
+def test_a_misspelt_table_option_is_refused_with_the_accepted_values(field: str) -> None:
+    with pytest.raises(TableError, match="accepted:"):
+        TableOptions(**{field: "jsno"})  # type: ignore[arg-type]  # a caller's plain string
