@@ -21,9 +21,9 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 import torch
-from scipy.stats import kendalltau
 
 from service.store import Observation as StoredObservation
+from surrogate.ranking import kendall_tau
 
 
 def encode_state(state: dict[str, Any]) -> bytes:
@@ -39,14 +39,6 @@ def decode_state(data: bytes) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise ValueError(f"a strategy state must be a dict, got {type(state).__name__}")
     return state
-
-
-def kendall_tau(predicted: list[float], measured: list[float]) -> float | None:
-    """Kendall's tau-b, or None when fewer than 3 pairs or either side is constant."""
-    if len(predicted) < 3 or len(set(predicted)) < 2 or len(set(measured)) < 2:
-        return None
-    tau = float(kendalltau(predicted, measured).statistic)
-    return tau if math.isfinite(tau) else None
 
 
 def prediction_metrics(observations: Iterable[StoredObservation]) -> dict[str, Any]:

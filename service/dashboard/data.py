@@ -24,7 +24,6 @@ from service.api.views import (
     spec_of,
 )
 from service.auth import Principal
-from service.controller.snapshots import kendall_tau as scipy_kendall_tau
 from service.dashboard import diagnostics
 from service.dashboard.baseline import (
     TableUnavailableError,
@@ -72,6 +71,7 @@ from service.store import (
     WorkerRecord,
     WorkerRepository,
 )
+from surrogate.ranking import kendall_tau
 
 COST_HINTS = ("param", "flop", "latency", "size")
 """Metric names containing one of these are offered as costs for the trade-off chart."""
@@ -245,42 +245,6 @@ def _number(value: object) -> TypeGuard[int | float]:
 
 
 # --- per-search charts ------------------------------------------------------------------------
-
-SMALL_TAU = 64
-"""Below this many pairs, Kendall's tau is counted directly (scipy's call overhead dominates)."""
-
-
-def kendall_tau(predicted: Sequence[float], measured: Sequence[float]) -> float | None:
-    """Kendall's tau-b, or None below 3 pairs or when either side is constant.
-
-    The same statistic as the controller's `service.controller.snapshots.kendall_tau` (scipy's
-    tau-b), counted pair by pair for small samples: a search with 1,000 surrogate versions of 10
-    proposals each needs 1,000 of them per refresh, and scipy's per-call overhead (~1 ms) would
-    dominate.
-    """
-    n = len(predicted)
-    if n >= SMALL_TAU:
-        return scipy_kendall_tau(list(predicted), list(measured))
-    if n < 3 or len(set(predicted)) < 2 or len(set(measured)) < 2:
-        return None
-    concordant = discordant = ties_x = ties_y = 0
-    for i in range(n):
-        xi, yi = predicted[i], measured[i]
-        for j in range(i + 1, n):
-            dx = xi - predicted[j]
-            dy = yi - measured[j]
-            if dx == 0 and dy == 0:
-                continue  # tied on both sides: counted in neither tie term of tau-b's denominator
-            if dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif (dx > 0) == (dy > 0):
-                concordant += 1
-            else:
-                discordant += 1
-    denominator = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
-    return (concordant - discordant) / denominator if denominator > 0 else None
 
 
 def series_out(search: SearchRecord, spec: SearchSpec, data: SearchResults, cap: int) -> SeriesOut:

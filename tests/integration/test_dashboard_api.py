@@ -23,7 +23,6 @@ from sqlalchemy import Engine
 
 from service.app import create_app
 from service.controller.events import EventKind
-from service.controller.snapshots import kendall_tau
 from service.dashboard.baseline import expected_best
 from service.dashboard.scatter import pareto_front
 from service.search_spec import SearchSpec
@@ -42,6 +41,7 @@ from service.store import (
     session_scope,
     utcnow,
 )
+from surrogate.ranking import kendall_tau
 from surrogate.spaces import get_space
 from tests.integration.service_server import ServiceServer
 from tests.support.store import start_search
