@@ -304,12 +304,24 @@ class MinimalController:
                 if batch.state == "done" and request.lease_token == batch.lease_token:
                     raise RefusalError(409, ErrorReason.ALREADY_REPORTED, "this lease was reported")
                 self._check_holder(batch, worker_id, request.attempt, request.lease_token)
+                if batch.search_id in self.cancelled_searches:  # as the service: a late report
+                    raise RefusalError(409, ErrorReason.STALE_ATTEMPT, "the search was cancelled")
             except RefusalError as refusal:
                 self.events.append(("report_refused", batch_id, refusal.reason.value))
                 raise
             expected = sorted(m.key for m in batch.members)
             if sorted(m.key for m in request.members) != expected:
                 raise RefusalError(422, ErrorReason.INVALID_REPORT, f"members must be {expected}")
+            fidelity = batch.evaluator.fidelity
+            wrong = sorted(
+                m.key for m in request.members if fidelity is not None and m.fidelity != fidelity
+            )
+            if wrong:
+                raise RefusalError(
+                    422,
+                    ErrorReason.INVALID_REPORT,
+                    f"the batch measures fidelity {fidelity!r}; members {wrong} report another",
+                )
             for member in request.members:
                 self.results.append(StoredResult(batch_id, batch.attempt, worker_id, member))
             batch.state = "done"
@@ -326,7 +338,10 @@ class MinimalController:
             self._check_holder(batch, worker_id, request.attempt, request.lease_token)
             self.events.append(("released", batch_id, request.reason.value))
             batch.worker_id = None
-            if request.reason is ReleaseReason.CANCELLED:
+            if (
+                request.reason is ReleaseReason.CANCELLED
+                or batch.search_id in self.cancelled_searches
+            ):  # as the service: a release on a cancelled search only acknowledges it
                 batch.state = "cancelled"
                 return ReleaseResponse(requeued=False)
             if request.reason is ReleaseReason.ERROR:
@@ -354,6 +369,9 @@ class MinimalController:
         return batch
 
     def _check_holder(self, batch: BatchRecord, worker_id: str, attempt: int, token: str) -> None:
+        # The service's order: a re-leased batch makes an older attempt stale before anything else.
+        if attempt < batch.attempt:
+            raise RefusalError(409, ErrorReason.STALE_ATTEMPT, "the batch was leased again")
         if token in batch.expired_tokens:
             raise RefusalError(409, ErrorReason.LEASE_EXPIRED, "the lease expired")
         if batch.state != "leased" or token != batch.lease_token or attempt != batch.attempt:
