@@ -88,6 +88,9 @@ class Backend(Protocol):
     def expire(self, batch_id: str) -> None:
         """Let the batch's lease run out and the reaper sweep it."""
 
+    def age(self, batch_id: str, seconds_left: float) -> None:
+        """Let time pass until the batch's lease has only `seconds_left` to run."""
+
 
 @dataclass
 class ServiceBackend:
@@ -139,6 +142,13 @@ class ServiceBackend:
         with session_scope(self.api.engine) as session:
             BatchRepository(session).requeue_expired(now=utcnow())
 
+    def age(self, batch_id: str, seconds_left: float) -> None:
+        soon = utcnow() + timedelta(seconds=seconds_left)
+        with session_scope(self.api.engine) as session:
+            session.execute(
+                update(BatchRow).where(BatchRow.id == int(batch_id)).values(lease_expires_at=soon)
+            )
+
 
 class FakeClock:
     """A monotonic clock the test moves by hand."""
@@ -180,6 +190,9 @@ class FakeBackend:
     def expire(self, batch_id: str) -> None:
         self.clock.now += self.controller.lease_seconds + 1
         self.controller.batch(batch_id)  # reaps
+
+    def age(self, batch_id: str, seconds_left: float) -> None:
+        self.clock.now = self.controller.batch(batch_id).expires_at - seconds_left
 
 
 @pytest.fixture(
@@ -314,8 +327,10 @@ def test_lease_is_empty_on_an_empty_queue_then_idempotent_per_worker(controller:
 
 def test_a_heartbeat_on_a_held_lease_answers_ok_and_extends_it(controller: Backend) -> None:
     worker_id = register(controller)
-    controller.queue(NB201_ARCHS[:2])
+    batch_id = controller.queue(NB201_ARCHS[:2])
     lease = lease_one(controller, worker_id)
+    controller.age(batch_id, seconds_left=5)
+    assert lease_one(controller, worker_id).lease_seconds < 6
     beat = controller.client.heartbeat(
         worker_id, lease.batch_id, HeartbeatRequest(attempt=1, lease_token=lease.lease_token)
     )
@@ -323,7 +338,8 @@ def test_a_heartbeat_on_a_held_lease_answers_ok_and_extends_it(controller: Backe
     assert beat.lease_seconds == pytest.approx(LEASE_SECONDS, abs=1)
     assert beat.lease_expires_at is not None
     assert beat.lease_expires_at >= lease.lease_expires_at - timedelta(seconds=1)
-    assert lease_one(controller, worker_id).lease_token == lease.lease_token
+    held = lease_one(controller, worker_id)
+    assert held.lease_token == lease.lease_token and held.lease_seconds > LEASE_SECONDS - 2
 
 
 def test_a_report_is_stored_once_and_its_retry_answers_duplicate(controller: Backend) -> None:
