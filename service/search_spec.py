@@ -32,16 +32,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from surrogate.acquisition import ACQUISITION_NAMES, AcquisitionOptions
-from surrogate.baselines import (
-    EvolutionOptions,
-    LocalSearch,
-    LocalSearchOptions,
-    RandomSearch,
-    RegularizedEvolution,
-)
+from surrogate.acquisition import ACQUISITION_NAMES, AcquisitionName
+from surrogate.builder import STRATEGY_NAMES, StrategyName
+from surrogate.builder import build_strategy as surrogate_build_strategy
 from surrogate.exceptions import SurrogateError
-from surrogate.proposer import BonasOptions, BonasStrategy
 from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, space_from_spec
 from surrogate.strategy import Strategy
 from workers.protocol import (
@@ -52,7 +46,6 @@ from workers.protocol import (
     WeightSharingEvaluatorSpec,
 )
 
-STRATEGY_NAMES = ("bonas", "random", "evolution", "local")
 MAX_BATCH_SIZE = 1000
 MAX_BATCHES_IN_FLIGHT = 64
 MAX_EVALUATIONS = 1_000_000
@@ -278,8 +271,8 @@ class StrategyConfig(_Spec):
             the baselines otherwise.
     """
 
-    name: Literal["bonas", "random", "evolution", "local"] = "bonas"
-    acquisition: Literal["ucb", "logei", "lognei", "ts"] | None = None
+    name: StrategyName = "bonas"
+    acquisition: AcquisitionName | None = None
     samplers: JSONDict | None = None
     options: JSONDict = Field(default_factory=dict)
 
@@ -404,21 +397,13 @@ def build_strategy(spec: SearchSpec, space: SearchSpace[Any]) -> Strategy[Any]:
         ValueError: An option or sampler is unknown or out of range (the message names it).
     """
     config = spec.strategy
-    options = dict(config.options)
-    try:
-        if config.name == "random":
-            return RandomSearch(space, **options)
-        if config.name == "evolution":
-            return RegularizedEvolution(space, EvolutionOptions(**options))
-        if config.name == "local":
-            return LocalSearch(space, LocalSearchOptions(**options))
-        if config.acquisition is not None:
-            options["acquisition"] = AcquisitionOptions(name=config.acquisition)
-        if config.samplers is not None:
-            options["samplers"] = dict(config.samplers)
-        return BonasStrategy(space, BonasOptions(**options))
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"bad strategy options for {config.name!r}: {error}") from error
+    return surrogate_build_strategy(
+        config.name,
+        space,
+        config.options,
+        acquisition=config.acquisition,
+        samplers=config.samplers,
+    )
 
 
 def build_evaluator_spec(

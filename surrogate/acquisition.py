@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
@@ -41,7 +41,7 @@ from surrogate.models.blr import BlrSurrogate
 from surrogate.models.ensemble import EnsembleSurrogate
 
 AcquisitionName = Literal["ucb", "logei", "lognei", "ts"]
-ACQUISITION_NAMES: tuple[str, ...] = ("ucb", "logei", "lognei", "ts")
+ACQUISITION_NAMES: tuple[str, ...] = get_args(AcquisitionName)
 
 AllowedFn = Callable[[list[int]], Tensor]
 """Given the pool indices chosen so far, a `(n,)` bool mask of the choices still allowed."""

@@ -21,7 +21,6 @@ processes.
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import logging
 import math
@@ -35,13 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from surrogate.baselines import (
-    EvolutionOptions,
-    LocalSearch,
-    LocalSearchOptions,
-    RandomSearch,
-    RegularizedEvolution,
-)
+from surrogate import builder
+from surrogate.builder import STRATEGY_NAMES
 from surrogate.exceptions import SurrogateError, UnknownArchitectureError
 from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, load_space_file
 from surrogate.strategy import Observation, Strategy
@@ -49,7 +43,7 @@ from surrogate.tables import MetricTable
 
 logger = logging.getLogger(__name__)
 
-METHOD_NAMES = ("random", "evolution", "local", "bonas")
+METHOD_NAMES = STRATEGY_NAMES
 DEFAULT_CHECKPOINTS = (50, 100, 150, 200, 300)
 
 
@@ -303,30 +297,13 @@ def load_table(config: SearchBenchConfig) -> tuple[SearchSpace[Any], MetricTable
 
 
 def build_strategy(spec: MethodSpec, space: SearchSpace[Any]) -> Strategy[Any]:
-    """The strategy that `spec` names, configured with its options."""
-    options = dict(spec.options)
+    """The strategy that `spec` names, configured with its options (`surrogate.builder`)."""
     try:
-        if spec.name == "random":
-            return RandomSearch(space, **options)
-        if spec.name == "evolution":
-            return RegularizedEvolution(space, EvolutionOptions(**options))
-        if spec.name == "local":
-            return LocalSearch(space, LocalSearchOptions(**options))
-    except TypeError as error:
-        raise BenchmarkError(f"bad options for method {spec.name!r}: {error}") from error
-    return _build_bonas(space, options)
-
-
-def _build_bonas(space: SearchSpace[Any], options: dict[str, Any]) -> Strategy[Any]:
-    try:
-        proposer = importlib.import_module("surrogate.proposer")
+        return builder.build_strategy(spec.name, space, spec.options)
     except ImportError as error:
         raise BenchmarkError(f"the bonas method needs surrogate.proposer: {error}") from error
-    try:
-        strategy: Strategy[Any] = proposer.BonasStrategy(space, proposer.BonasOptions(**options))
-    except (TypeError, ValueError) as error:
-        raise BenchmarkError(f"bad options for method 'bonas': {error}") from error
-    return strategy
+    except ValueError as error:
+        raise BenchmarkError(str(error)) from error
 
 
 # --- running ----------------------------------------------------------------------------------

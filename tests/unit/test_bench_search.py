@@ -142,7 +142,7 @@ def test_harness_refuses_unknown_methods_columns_and_options(tmp_path: Path) -> 
         MethodSpec("annealing")
     with pytest.raises(BenchmarkError, match="not a metric"):
         run_benchmark(config(space_path, table_path, report="nope"))
-    with pytest.raises(BenchmarkError, match="bad options"):
+    with pytest.raises(BenchmarkError, match="bad strategy options"):
         run_benchmark(
             config(space_path, table_path, methods=(MethodSpec("evolution", {"size": 3}),))
         )
@@ -201,7 +201,7 @@ def test_bonas_runs_through_the_harness_with_a_sampler_mixture(tmp_path: Path) -
     )
     (trace,) = result.traces
     assert len(trace.keys) == 10 and len(set(trace.keys)) == 10
-    with pytest.raises(BenchmarkError, match="bad options"):
+    with pytest.raises(BenchmarkError, match="bad strategy options"):
         run_benchmark(
             config(space_path, table_path, methods=(MethodSpec("bonas", {"samplers": {"x": 1}}),))
         )

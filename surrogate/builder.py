@@ -1,0 +1,69 @@
+"""The strategies by name, and the one builder that makes one from a name and its options.
+
+The service builds a search's strategy from its spec and the benchmark from a method's name; both
+call `build_strategy`, so a strategy or an option added here is accepted by both. BONAS's module
+(and torch with it) is imported only when BONAS is asked for, so the baselines run without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
+from surrogate.baselines import (
+    EvolutionOptions,
+    LocalSearch,
+    LocalSearchOptions,
+    RandomSearch,
+    RegularizedEvolution,
+)
+from surrogate.spaces import SearchSpace
+from surrogate.strategy import Strategy
+
+StrategyName = Literal["bonas", "random", "evolution", "local"]
+STRATEGY_NAMES: tuple[str, ...] = get_args(StrategyName)
+
+
+def build_strategy(
+    name: str,
+    space: SearchSpace[Any],
+    options: Mapping[str, Any],
+    *,
+    acquisition: str | None = None,
+    samplers: Mapping[str, Any] | None = None,
+) -> Strategy[Any]:
+    """A fresh strategy `name` over `space`, configured with `options`.
+
+    Args:
+        name: One of `STRATEGY_NAMES`.
+        space: The search space.
+        options: Keyword options of the strategy (its options class's fields).
+        acquisition: BONAS only: the acquisition's name (`surrogate.acquisition.ACQUISITION_NAMES`).
+        samplers: BONAS only: the candidate pool's samplers and their weights.
+
+    Raises:
+        ValueError: The name is unknown, or an option or sampler is unknown or out of range (the
+            message names it).
+        ImportError: BONAS was asked for and its module cannot be imported.
+    """
+    if name not in STRATEGY_NAMES:
+        raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGY_NAMES)}")
+    kwargs = dict(options)
+    try:
+        if name == "random":
+            return RandomSearch(space, **kwargs)
+        if name == "evolution":
+            return RegularizedEvolution(space, EvolutionOptions(**kwargs))
+        if name == "local":
+            return LocalSearch(space, LocalSearchOptions(**kwargs))
+        proposer = importlib.import_module("surrogate.proposer")
+        if acquisition is not None:
+            options_class = importlib.import_module("surrogate.acquisition").AcquisitionOptions
+            kwargs["acquisition"] = options_class(name=acquisition)
+        if samplers is not None:
+            kwargs["samplers"] = dict(samplers)
+        strategy: Strategy[Any] = proposer.BonasStrategy(space, proposer.BonasOptions(**kwargs))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"bad strategy options for {name!r}: {error}") from error
+    return strategy
