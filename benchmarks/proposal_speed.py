@@ -83,10 +83,10 @@ def main() -> None:
         strategy.propose(observed[: n - args.k], [], args.k, rng)
         cold = time.perf_counter() - start
         start = time.perf_counter()
-        proposals = strategy.propose(observed, [], args.k, rng)
+        proposed = strategy.propose(observed, [], args.k, rng)
         warm = time.perf_counter() - start
-        assert len(proposals) == args.k
-        fit = strategy.last_fit.seconds if strategy.last_fit else float("nan")
+        assert len(proposed.proposals) == args.k
+        fit = proposed.refit.fit.seconds if proposed.refit else float("nan")
         print(f"{n:>6} {cold:>8.2f} {warm:>8.2f} {fit:>10.2f} {warm - fit:>13.2f}", flush=True)
 
 

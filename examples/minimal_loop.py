@@ -57,7 +57,8 @@ def run(
     observations: list[Observation] = []
     best: list[float] = []
     while len(observations) < budget:
-        for proposal in strategy.propose(observations, [], min(k, budget - len(observations)), rng):
+        wanted = min(k, budget - len(observations))
+        for proposal in strategy.propose(observations, [], wanted, rng).proposals:
             value = table.value(proposal.arch, column)
             observations.append(Observation(proposal.arch, value))
             best.append(max(value, best[-1]) if best else value)

@@ -48,7 +48,7 @@ from surrogate.limits import check_maxima
 from surrogate.models.fit import FitOptions, FitReport, Surrogate, fit_surrogate, load_surrogate
 from surrogate.samplers.base import Sampler
 from surrogate.spaces.base import SearchSpace
-from surrogate.strategy import Observation, Proposal, Strategy
+from surrogate.strategy import Observation, Proposal, ProposalRound, RefitReport, Strategy
 
 logger = logging.getLogger(__name__)
 
@@ -206,19 +206,21 @@ class BonasStrategy(Strategy[A]):
         pending: Sequence[A],
         k: int,
         rng: np.random.Generator,
-    ) -> list[Proposal[A]]:
+    ) -> ProposalRound[A]:
         if k <= 0:
-            return []
+            return ProposalRound()
         excluded = {self.space.key(o.arch) for o in observations}
         excluded.update(self.space.key(a) for a in pending)
         finite = [o for o in observations if math.isfinite(o.value)]
         if len(finite) < self.options.n_init:
-            return self._initial(k, excluded, rng)
+            return ProposalRound(tuple(self._initial(k, excluded, rng)))
         seed = int(rng.integers(2**31 - 1))
         model = self.refit(finite, seed)
+        assert self.last_fit is not None  # `refit` has just set it
+        refit = RefitReport(version=self.version, fit=self.last_fit)
         pool, sources = self._pool(finite, model, excluded, rng)
         if not pool:
-            return []
+            return ProposalRound((), refit)
         X_obs = self.space.encode_many([o.arch for o in finite])
         z_obs = model.transform.forward(torch.tensor([o.value for o in finite]))
         X_pending = self.space.encode_many(list(pending)) if pending else None
@@ -229,9 +231,9 @@ class BonasStrategy(Strategy[A]):
         sources = [*sources, *(["related"] * len(extra_archs))]
         picked = [archs[i] for i in chosen]
         if not picked:
-            return []
+            return ProposalRound((), refit)
         mean, std = model.predict_user(self.space.encode_many(picked))
-        return [
+        proposals = tuple(
             Proposal(
                 arch=archs[i],
                 predicted_mean=float(m),
@@ -241,7 +243,15 @@ class BonasStrategy(Strategy[A]):
                 source=sources[i],
             )
             for i, m, s, v in zip(chosen, mean.tolist(), std.tolist(), values, strict=True)
-        ]
+        )
+        return ProposalRound(proposals, refit)
+
+    @property
+    def surrogate_version(self) -> int | None:
+        return self.version
+
+    def continue_versions_from(self, version: int) -> None:
+        self.version = version
 
     def refit(self, observations: Sequence[Observation[A]], seed: int) -> Surrogate:
         """Fit the surrogate to `observations` (warm or cold, per the options) and keep it."""

@@ -6,6 +6,11 @@ search, regularized evolution and local search all implement `Strategy`, so the 
 benchmark harness drive them the same way. A strategy may keep state between calls (a warm
 surrogate, an evolving population), but it must be able to rebuild that state from the
 observations alone, since the service may restart at any time; `state_dict` makes resuming exact.
+
+`propose` returns a `ProposalRound`: the proposals and, when the call refitted a surrogate, a
+`RefitReport` with the surrogate's new version and the fit's report. Callers learn of a refit
+from the round itself rather than by probing the strategy's attributes before and after (NASLib's
+way), and a strategy that numbers its surrogates says so through `surrogate_version`.
 """
 
 from __future__ import annotations
@@ -13,11 +18,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
 from surrogate.spaces.base import SearchSpace
+
+if TYPE_CHECKING:  # the report's type only: strategies without a surrogate never import torch
+    from surrogate.models.fit import FitReport
 
 A = TypeVar("A")
 
@@ -57,6 +65,36 @@ class Proposal(Generic[A]):
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RefitReport:
+    """What one refit of a strategy's surrogate produced.
+
+    Attributes:
+        version: The surrogate's version after the refit (the first fit is version 1); the
+            proposals of the same round carry it as `Proposal.surrogate_version`.
+        fit: What the fit did (epochs, loss, time, the regression's precisions).
+    """
+
+    version: int
+    fit: FitReport
+
+
+@dataclass(frozen=True)
+class ProposalRound(Generic[A]):
+    """What one call to `Strategy.propose` returned.
+
+    Attributes:
+        proposals: The architectures to evaluate, best first where the strategy ranks them
+            (empty only when the space is exhausted or `k` was not positive).
+        refit: The refit this call made, or None when it made none (a strategy without a
+            surrogate, or one still proposing its initial random batch). A refit may come with
+            no proposals, when nothing is left to score.
+    """
+
+    proposals: tuple[Proposal[A], ...] = ()
+    refit: RefitReport | None = None
+
+
 class Strategy(ABC, Generic[A]):
     """A search strategy over one `SearchSpace`.
 
@@ -77,8 +115,24 @@ class Strategy(ABC, Generic[A]):
         pending: Sequence[A],
         k: int,
         rng: np.random.Generator,
-    ) -> list[Proposal[A]]:
-        """Return up to `k` new architectures (fewer only when the space is exhausted)."""
+    ) -> ProposalRound[A]:
+        """Return up to `k` new architectures (fewer only when the space is exhausted), and the
+        refit that chose them, if the call made one."""
+
+    @property
+    def surrogate_version(self) -> int | None:
+        """The version of the strategy's latest surrogate (0 before its first fit), or None for a
+        strategy that keeps no surrogate."""
+        return None
+
+    def continue_versions_from(self, version: int) -> None:
+        """Number the next refit `version + 1`, without a model to warm-start from.
+
+        The controller calls this when a stored snapshot of `version` does not load, so that
+        the surrogates fitted afresh keep the store's numbering. A strategy without a surrogate
+        has nothing to number and ignores it.
+        """
+        del version
 
     def state_dict(self) -> dict[str, Any]:
         """State to persist beside the proposals so that resuming is exact (empty by default)."""

@@ -180,8 +180,8 @@ def propose_round(job: RoundJob) -> RoundOutcome:
             outcome.notes.append(
                 f"snapshot v{job.snapshot_version} does not load ({error}); refitting from scratch"
             )
-            if hasattr(strategy, "version") and job.snapshot_version is not None:
-                strategy.version = job.snapshot_version  # keep numbering in step with the store
+            if job.snapshot_version is not None:  # keep numbering in step with the store
+                strategy.continue_versions_from(job.snapshot_version)
     from surrogate.strategy import Observation
 
     observations = [Observation(space.from_json(a), value) for a, value in job.observations]
@@ -189,19 +189,18 @@ def propose_round(job: RoundJob) -> RoundOutcome:
     excluded = set(job.excluded)
     for index, size in enumerate(job.sizes):
         rng = np.random.default_rng([job.seed, job.rounds_so_far + index])
-        version = getattr(strategy, "version", None)
-        proposals = strategy.propose(observations, pending, size, rng)
-        if getattr(strategy, "version", None) != version:
+        proposed = strategy.propose(observations, pending, size, rng)
+        if proposed.refit is not None:
             outcome.snapshots.append(
                 RefitSnapshot(
-                    version=int(getattr(strategy, "version", 0)),
+                    version=proposed.refit.version,
                     state=encode_state(strategy.state_dict()),
-                    fit=fit_report_metrics(getattr(strategy, "last_fit", None)),
+                    fit=fit_report_metrics(proposed.refit.fit),
                     n_observations=len(observations),
                 )
             )
         batch: list[ProposedArchitecture] = []
-        for proposal in proposals:
+        for proposal in proposed.proposals:
             key = space.key(proposal.arch)
             if key in excluded:
                 outcome.notes.append(f"strategy repeated {key}; dropped")

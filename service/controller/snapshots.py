@@ -17,12 +17,13 @@ import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
 
 from service.store import Observation as StoredObservation
+from surrogate.models.fit import FitReport
 from surrogate.ranking import kendall_tau
 
 
@@ -70,10 +71,8 @@ def prediction_metrics(observations: Iterable[StoredObservation]) -> dict[str, A
     }
 
 
-def fit_report_metrics(report: object) -> dict[str, Any]:
-    """A strategy's last fit report (a dataclass such as `FitReport`) as JSON-safe numbers."""
-    if report is None or not is_dataclass(report) or isinstance(report, type):
-        return {}
+def fit_report_metrics(report: FitReport) -> dict[str, Any]:
+    """A refit's report (`RefitReport.fit`) as JSON-safe numbers (a non-finite float: None)."""
     clean: dict[str, Any] = {}
     for name, value in asdict(report).items():
         if isinstance(value, float) and not math.isfinite(value):

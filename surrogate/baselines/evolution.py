@@ -22,7 +22,7 @@ from surrogate.baselines.random_search import UnseenSampler, seen_keys
 from surrogate.limits import check_maxima
 from surrogate.samplers.codes import finite_observations
 from surrogate.spaces.base import SearchSpace
-from surrogate.strategy import Observation, Proposal, Strategy
+from surrogate.strategy import Observation, Proposal, ProposalRound, Strategy
 
 A = TypeVar("A")
 
@@ -83,7 +83,7 @@ class RegularizedEvolution(Strategy[A]):
         pending: Sequence[A],
         k: int,
         rng: np.random.Generator,
-    ) -> list[Proposal[A]]:
+    ) -> ProposalRound[A]:
         exclude = seen_keys(self.space, observations, pending)
         population = self.population(observations)
         in_flight = len(observations) + len(pending)
@@ -100,7 +100,7 @@ class RegularizedEvolution(Strategy[A]):
                 break
             exclude.add(self.space.key(child.arch))
             proposals.append(child)
-        return proposals
+        return ProposalRound(tuple(proposals))
 
     def _child(
         self, population: list[Observation[A]], exclude: set[str], rng: np.random.Generator

@@ -25,7 +25,7 @@ import numpy as np
 from surrogate.baselines.random_search import UnseenSampler, seen_keys
 from surrogate.limits import check_maxima
 from surrogate.spaces.base import SearchSpace
-from surrogate.strategy import Observation, Proposal, Strategy
+from surrogate.strategy import Observation, Proposal, ProposalRound, Strategy
 
 A = TypeVar("A")
 
@@ -81,7 +81,7 @@ class LocalSearch(Strategy[A]):
         pending: Sequence[A],
         k: int,
         rng: np.random.Generator,
-    ) -> list[Proposal[A]]:
+    ) -> ProposalRound[A]:
         values = {self.space.key(o.arch): o.value for o in observations if np.isfinite(o.value)}
         exclude = seen_keys(self.space, observations, pending)
         pending_keys = {self.space.key(a) for a in pending}
@@ -101,7 +101,7 @@ class LocalSearch(Strategy[A]):
         if self._current is None and fill:
             self._current = fill[0]
         proposals.extend(Proposal(arch=a, source="random") for a in fill)
-        return proposals
+        return ProposalRound(tuple(proposals))
 
     def _climb(
         self, values: dict[str, float], exclude: set[str], pending_keys: set[str]

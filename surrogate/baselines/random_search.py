@@ -16,7 +16,7 @@ import numpy as np
 
 from surrogate.exceptions import SpaceNotEnumerableError
 from surrogate.spaces.base import SearchSpace
-from surrogate.strategy import Observation, Proposal, Strategy
+from surrogate.strategy import Observation, Proposal, ProposalRound, Strategy
 
 A = TypeVar("A")
 
@@ -117,6 +117,7 @@ class RandomSearch(Strategy[A]):
         pending: Sequence[A],
         k: int,
         rng: np.random.Generator,
-    ) -> list[Proposal[A]]:
+    ) -> ProposalRound[A]:
         exclude = seen_keys(self.space, observations, pending)
-        return [Proposal(arch=a, source=self.name) for a in self._unseen.draw(k, exclude, rng)]
+        drawn = self._unseen.draw(k, exclude, rng)
+        return ProposalRound(tuple(Proposal(arch=a, source=self.name) for a in drawn))

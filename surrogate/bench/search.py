@@ -335,7 +335,7 @@ def run_one(
     start = time.perf_counter()
     while len(observations) < config.budget:
         wanted = min(config.k, config.budget - len(observations))
-        proposals = strategy.propose(observations, [], wanted, rng)
+        proposals = strategy.propose(observations, [], wanted, rng).proposals
         if not proposals:
             logger.info("%s seed %d: the strategy has nothing left to propose", spec.display, seed)
             break

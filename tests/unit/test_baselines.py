@@ -61,7 +61,9 @@ def run(
     rng = np.random.default_rng(seed)
     observations: list[Observation[Any]] = []
     while len(observations) < budget:
-        proposals = strategy.propose(observations, [], min(k, budget - len(observations)), rng)
+        proposed = strategy.propose(observations, [], min(k, budget - len(observations)), rng)
+        assert proposed.refit is None and strategy.surrogate_version is None  # no surrogate
+        proposals = proposed.proposals
         if not proposals:
             break
         observations.extend(Observation(p.arch, objective(p.arch)) for p in proposals)
@@ -77,7 +79,7 @@ def test_never_proposes_an_evaluated_pending_or_repeated_architecture(name: str)
     observations: list[Observation[Any]] = []
     pending: list[Any] = []
     for _ in range(40):  # the previous batch is still running when the next is asked for
-        proposals = strategy.propose(observations, pending, 7, rng)
+        proposals = strategy.propose(observations, pending, 7, rng).proposals
         keys = [space.key(p.arch) for p in proposals]
         forbidden = {space.key(o.arch) for o in observations} | {space.key(a) for a in pending}
         assert len(proposals) == 7
@@ -85,6 +87,15 @@ def test_never_proposes_an_evaluated_pending_or_repeated_architecture(name: str)
         assert not forbidden.intersection(keys)
         observations.extend(Observation(a, objective(a)) for a in pending)
         pending = [p.arch for p in proposals]
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_baseline_ignores_a_surrogate_version(name: str) -> None:
+    space = macro(3, 3)
+    strategy = STRATEGIES[name](space)
+    strategy.continue_versions_from(4)
+    assert strategy.surrogate_version is None
+    assert strategy.propose([], [], 2, np.random.default_rng(0)).refit is None
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -132,13 +143,13 @@ def test_evolution_starts_random_then_mutates_tournament_winners() -> None:
     options = EvolutionOptions(population_size=20, tournament_size=20)
     strategy = RegularizedEvolution(space, options)
     rng = np.random.default_rng(0)
-    first = strategy.propose([], [], 10, rng)
+    first = strategy.propose([], [], 10, rng).proposals
     assert {p.source for p in first} == {"random"}
     observations = [Observation(p.arch, objective(p.arch)) for p in first]
-    second = strategy.propose(observations, [], 15, rng)
+    second = strategy.propose(observations, [], 15, rng).proposals
     assert [p.source for p in second] == ["random"] * 10 + ["evolution"] * 5
     observations += [Observation(p.arch, objective(p.arch)) for p in second]
-    children = strategy.propose(observations, [], 10, rng)
+    children = strategy.propose(observations, [], 10, rng).proposals
     population = strategy.population(observations)
     assert len(population) == 20 and population == observations[-20:]
     winner = max(population, key=lambda o: o.value)  # the tournament sees the whole population
@@ -148,8 +159,16 @@ def test_evolution_starts_random_then_mutates_tournament_winners() -> None:
 def test_evolution_is_a_function_of_the_observations() -> None:
     space = macro(6, 4)
     observations = run(RegularizedEvolution(space), additive(space), 60, 10, seed=2)
-    a = RegularizedEvolution(space).propose(observations, [], 10, np.random.default_rng(9))
-    b = RegularizedEvolution(space).propose(observations, [], 10, np.random.default_rng(9))
+    a = (
+        RegularizedEvolution(space)
+        .propose(observations, [], 10, np.random.default_rng(9))
+        .proposals
+    )
+    b = (
+        RegularizedEvolution(space)
+        .propose(observations, [], 10, np.random.default_rng(9))
+        .proposals
+    )
     assert [space.key(p.arch) for p in a] == [space.key(p.arch) for p in b]
 
 
@@ -172,7 +191,7 @@ def test_local_search_restarts_at_random_from_an_exhausted_local_optimum() -> No
 
     neighbourhood = [peak, *space.neighbours(peak)]
     observations = [Observation(a, objective(a)) for a in neighbourhood]
-    proposals = strategy.propose(observations, [], 3, np.random.default_rng(0))
+    proposals = strategy.propose(observations, [], 3, np.random.default_rng(0)).proposals
     assert len(proposals) == 3 and {p.source for p in proposals} == {"random"}
     assert strategy.current is not None
     assert space.key(strategy.current) == space.key(proposals[0].arch)

@@ -47,7 +47,9 @@ def strategy(space=NB201, **changes) -> BonasStrategy:  # type: ignore[no-untype
 def test_initial_batch_is_random_distinct_and_new() -> None:
     observations = random_observations(3, 0)
     pending = [NB201.sample(np.random.default_rng(1))]
-    proposals = strategy().propose(observations, pending, 10, np.random.default_rng(2))
+    proposed = strategy().propose(observations, pending, 10, np.random.default_rng(2))
+    assert proposed.refit is None  # the initial batch fits nothing
+    proposals = proposed.proposals
     keys = [NB201.key(p.arch) for p in proposals]
     assert len(keys) == 10 == len(set(keys))
     assert not set(keys) & ({NB201.key(o.arch) for o in observations} | {NB201.key(pending[0])})
@@ -59,7 +61,7 @@ def test_every_acquisition_proposes_new_architectures(acquisition: str) -> None:
     observations = random_observations(30, 3)
     pending = [NB201.sample(np.random.default_rng(s)) for s in range(4)]
     bonas = strategy(acquisition=AcquisitionOptions(name=acquisition, mc_samples=32))  # type: ignore[arg-type]
-    proposals = bonas.propose(observations, pending, 6, np.random.default_rng(4))
+    proposals = bonas.propose(observations, pending, 6, np.random.default_rng(4)).proposals
     keys = [NB201.key(p.arch) for p in proposals]
     assert len(keys) == 6 == len(set(keys))
     forbidden = {NB201.key(o.arch) for o in observations} | {NB201.key(a) for a in pending}
@@ -79,7 +81,7 @@ def test_never_proposes_evaluated_or_pending_until_the_space_is_exhausted() -> N
     pending = [("nor_conv_3x3",) * 3]
     seen = {tiny.key(pending[0])}
     while True:
-        proposals = bonas.propose(observations, pending, 4, rng)
+        proposals = bonas.propose(observations, pending, 4, rng).proposals
         if not proposals:
             break
         keys = [tiny.key(p.arch) for p in proposals]
@@ -130,7 +132,7 @@ def test_related_batches_respect_the_distance_bound(distance_to: str, acquisitio
     )
     rng = np.random.default_rng(9)
     for observed in (observations[:3], observations):  # the initial batch, then a model batch
-        proposals = bonas.propose(observed, [], 8, rng)
+        proposals = bonas.propose(observed, [], 8, rng).proposals
         archs = [p.arch for p in proposals]
         assert len(archs) >= 4
         first = archs[0]
@@ -146,14 +148,47 @@ def test_state_dict_resumes_exactly() -> None:
     original = strategy()
     original.propose(observations, [], 5, np.random.default_rng(12))
     saved = original.state_dict()
-    expected = original.propose(more, [], 5, np.random.default_rng(13))
+    expected = original.propose(more, [], 5, np.random.default_rng(13)).proposals
     resumed = strategy()
     resumed.load_state_dict(saved)
-    again = resumed.propose(more, [], 5, np.random.default_rng(13))
+    again = resumed.propose(more, [], 5, np.random.default_rng(13)).proposals
     assert [p.arch for p in again] == [p.arch for p in expected]
     assert [p.predicted_mean for p in again] == [p.predicted_mean for p in expected]
     assert again[0].surrogate_version == expected[0].surrogate_version == 2
     assert resumed.last_fit is not None and resumed.last_fit.warm_started
+
+
+def test_each_refit_comes_back_with_its_round() -> None:
+    bonas = strategy()
+    assert bonas.surrogate_version == 0
+    first = bonas.propose(random_observations(12, 19), [], 3, np.random.default_rng(20))
+    assert first.refit is not None and first.refit.version == 1 == bonas.surrogate_version
+    assert first.refit.fit.num_observations == 12 and not first.refit.fit.warm_started
+    assert {p.surrogate_version for p in first.proposals} == {1}
+    second = bonas.propose(random_observations(15, 21), [], 3, np.random.default_rng(22))
+    assert second.refit is not None and second.refit.version == 2
+    assert second.refit.fit.num_observations == 15 and second.refit.fit.warm_started
+    assert bonas.propose(random_observations(15, 21), [], 0, np.random.default_rng(0)).refit is None
+
+
+def test_a_refit_is_reported_even_when_nothing_is_left_to_propose() -> None:
+    tiny = CellSpace("tiny", 3, ("none", "skip_connect", "nor_conv_3x3"))  # 27 cells
+    bonas = strategy(tiny, n_init=3)
+    proposed = bonas.propose(
+        observe(tiny, list(tiny.enumerate())), [], 2, np.random.default_rng(23)
+    )
+    assert proposed.proposals == () and proposed.refit is not None
+    assert proposed.refit.version == 1
+
+
+def test_versions_continue_from_a_snapshot_that_did_not_load() -> None:
+    bonas = strategy()
+    bonas.continue_versions_from(6)
+    assert bonas.surrogate_version == 6
+    proposed = bonas.propose(random_observations(12, 24), [], 2, np.random.default_rng(25))
+    assert proposed.refit is not None and proposed.refit.version == 7
+    assert not proposed.refit.fit.warm_started  # no model came with the number
+    assert {p.surrogate_version for p in proposed.proposals} == {7}
 
 
 def test_a_sampler_feeds_the_pool_and_options_accept_json() -> None:
@@ -165,7 +200,9 @@ def test_a_sampler_feeds_the_pool_and_options_accept_json() -> None:
     )
     assert options.fit.gcn.width == 8 and options.acquisition.name == "ts"
     bonas = BonasStrategy(NB201, options, sampler=UniformSampler(NB201))
-    proposals = bonas.propose(random_observations(10, 14), [], 3, np.random.default_rng(15))
+    proposals = bonas.propose(
+        random_observations(10, 14), [], 3, np.random.default_rng(15)
+    ).proposals
     assert len(proposals) == 3 and {p.source for p in proposals} == {"uniform"}
 
 
@@ -199,7 +236,9 @@ def test_samplers_option_builds_a_mixture() -> None:
     )
     bonas = BonasStrategy(NB201, options)
     assert bonas.sampler is not None and bonas.sampler.name == "mixture"
-    proposals = bonas.propose(random_observations(12, 17), [], 4, np.random.default_rng(18))
+    proposals = bonas.propose(
+        random_observations(12, 17), [], 4, np.random.default_rng(18)
+    ).proposals
     assert len(proposals) == 4
     assert {p.source for p in proposals} <= {"uniform", "mutation"}
     with pytest.raises(ValueError, match="unknown sampler"):
