@@ -22,7 +22,7 @@ from service.dashboard import dashboard_router
 from service.errors import install_error_handlers
 from service.http_limits import RequestLimits, SecurityHeaders
 from service.settings import Settings
-from service.store import make_engine, safe_url
+from service.store import make_engine, safe_url, utcnow
 from service.store.migrate import ensure_at_head
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, run_controller: bool = True)
     app.state.settings = settings
     app.state.engine = None
     app.state.controller = None
+    app.state.clock = utcnow  # `service.api.deps.ClockDep`; tests may set a fake
     app.state.request_stats = metrics.RequestStats()
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
     install_error_handlers(app)

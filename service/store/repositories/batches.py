@@ -187,6 +187,25 @@ class BatchRepository:
         evaluators: Collection[str] | None = None,
         serving: str | None = None,
     ) -> Lease | None:
+        """`grant_next` without saying whether the lease is new."""
+        granted = self.grant_next(
+            worker_id,
+            lease_seconds=lease_seconds,
+            now=now,
+            evaluators=evaluators,
+            serving=serving,
+        )
+        return None if granted is None else granted[0]
+
+    def grant_next(
+        self,
+        worker_id: int,
+        *,
+        lease_seconds: float,
+        now: datetime,
+        evaluators: Collection[str] | None = None,
+        serving: str | None = None,
+    ) -> tuple[Lease, bool] | None:
         """Lease the oldest queued batch of a running search to a worker.
 
         Idempotent per worker: a worker that already holds a live lease gets that same lease back
@@ -201,7 +220,8 @@ class BatchRepository:
         None serves every owner (admin tokens, and the store's own callers).
 
         Returns:
-            The lease, or None when no batch is waiting.
+            ``(lease, new)``: `new` is True when this call granted the lease and False when it
+            is the one the worker already held; None when no batch is waiting.
 
         Raises:
             NotFoundError: No such worker.
@@ -223,7 +243,7 @@ class BatchRepository:
             .limit(1)
         ).first()
         if held is not None:  # leased under the scoping of its time; it runs to its end
-            return self._lease(held)
+            return self._lease(held), False
         row = self._session.scalars(
             select(BatchRow)
             .join(SearchRow, SearchRow.id == BatchRow.search_id)
@@ -258,7 +278,7 @@ class BatchRepository:
         row.heartbeat_at = now
         row.updated_at = now
         self._session.flush()
-        return self._lease(row)
+        return self._lease(row), True
 
     @boundary
     def heartbeat(
