@@ -7,6 +7,7 @@ assertions can name exact expiries.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,6 +35,7 @@ from service.usecases.workers import (
     record_report,
     register_worker,
 )
+from tests.integration import test_api as base
 from tests.support.store import start_search
 from workers.protocol import (
     ErrorReason,
@@ -61,6 +63,8 @@ SPEC = SearchSpec.model_validate(
     }
 )
 KEYS = ["a", "b"]
+
+make_api = base.make_api  # the fixture, shared with test_api
 
 
 class FakeClock:
@@ -216,3 +220,23 @@ def test_a_late_report_after_a_re_lease_is_refused(engine: Engine) -> None:
         )
     assert refused.value.status_code == 409
     assert refused.value.reason == ErrorReason.STALE_ATTEMPT.value
+
+
+def test_the_routes_read_the_time_from_the_apps_clock(make_api: Callable[..., base.Api]) -> None:
+    """`ClockDep`: a fake clock on ``app.state`` is the time the worker routes act at."""
+    api = make_api(lease_seconds=LEASE_S)
+    clock = FakeClock(T0)
+    api.server.app.state.clock = clock
+    sid = api.submit(api.alice)["id"]
+    worker = api.worker_client()
+    worker_id = base.register(worker)
+    lease = base.leased_batch(api, worker, worker_id, sid, base.NB201_ARCHS[:2])
+    assert lease.lease_expires_at == T0 + timedelta(seconds=LEASE_S)
+    assert lease.lease_seconds == LEASE_S
+
+    clock.advance(10)
+    beat = worker.heartbeat(
+        worker_id, lease.batch_id, HeartbeatRequest(attempt=1, lease_token=lease.lease_token)
+    )
+    assert beat.status is HeartbeatStatus.OK
+    assert beat.lease_expires_at == T0 + timedelta(seconds=10 + LEASE_S)
