@@ -26,12 +26,9 @@ Bounded: it runs for ``--seconds``, each request has a timeout, and it talks to 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,34 +39,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psycopg
-from psycopg import sql
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from service_harness import (  # noqa: E402
+    DEFAULT_POSTGRES_URL,
+    HOST,
+    seed_queued_search,
+    serving,
+    throwaway_database,
+)
+
 from service.store import (  # noqa: E402
-    ArchitectureInput,
-    ArchitectureRepository,
     BatchRepository,
     EvaluationRepository,
     PoolRepository,
-    ProposalInfo,
     Role,
-    SearchRepository,
-    SearchState,
     TokenRepository,
     make_engine,
     normalize_url,
     session_scope,
     utcnow,
 )
-from service.store.migrate import upgrade  # noqa: E402
-from surrogate.spaces import get_space  # noqa: E402
 from workers.protocol import RegisterRequest, WorkerCapabilities  # noqa: E402
 
 FIDELITY = "val_acc"
-HOST = "127.0.0.1"
 BEHAVIOURS = (("report", 0.60), ("abandon", 0.10), ("retry", 0.10), ("twice", 0.10), ("nan", 0.10))
 """What a pool worker does with a lease, and how often."""
 
@@ -92,9 +87,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--postgres-url",
-        default=os.environ.get(
-            "BONAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
+        default=DEFAULT_POSTGRES_URL,
         help="A server on this machine where a throwaway database may be created.",
     )
     parser.add_argument("--workers", type=int, default=48, help="Pool workers (>= 48).")
@@ -109,29 +102,15 @@ def main() -> None:
     if args.workers < 48:
         parser.error("--workers must be at least 48")
 
-    admin = normalize_url(args.postgres_url)
-    if admin.host not in (None, "", "localhost", HOST, "::1"):
+    if normalize_url(args.postgres_url).host not in (None, "", "localhost", HOST, "::1"):
         parser.error("the PostgreSQL server must be on this machine (loopback)")
-    database = admin.set(database=f"bonas_lease_abuse_{uuid.uuid4().hex[:10]}")
-    _create_database(admin, database.database or "")
-    server = None
-    try:
-        url = database.render_as_string(hide_password=False)
-        upgrade(url)
+    log = Path(tempfile.gettempdir()) / f"lease_abuse_serve_{args.port}.log"
+    with throwaway_database(args.postgres_url, "bonas_lease_abuse") as url:
         farm, outsider, search_id = _seed(url, args.batches, args.batch_size)
-        server = _serve(url, args.port, args.lease_seconds)
-        base = f"http://{HOST}:{args.port}/api/v1"
-        stats = _run(base, farm, outsider, args)
-        time.sleep(args.lease_seconds * 2)  # let the reaper take the last abandoned leases
+        with serving(url, args.port, lease_seconds=args.lease_seconds, log=log) as server:
+            stats = _run(f"{server}/api/v1", farm, outsider, args)
+            time.sleep(args.lease_seconds * 2)  # let the reaper take the last abandoned leases
         failures = _check(url, search_id, stats, args)
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        _drop_database(admin, database.database or "")
     if failures:
         raise SystemExit("FAILED: " + "; ".join(failures))
     print("all checks passed")
@@ -139,20 +118,6 @@ def main() -> None:
 
 def _seed(url: str, batches: int, k: int) -> tuple[str, str, int]:
     """Tokens of the pool and of an outsider, and alice's running search with queued batches."""
-    space = get_space("nb201")
-    cells = list(itertools.islice(space.enumerate(), batches * k))
-    if len(cells) < batches * k:
-        raise SystemExit(f"NAS-Bench-201 has only {len(cells)} cells; ask for fewer batches")
-    spec = {
-        "name": "lease-abuse",
-        "space": "nb201",
-        "evaluator": {"kind": "table", "path": "unused.csv", "fidelity": FIDELITY},
-        "objective": {"metric": FIDELITY, "range": [0, 100]},
-        "budget": {"evaluations": batches * k},
-        "batch_size": k,
-        "batches_in_flight": 64,
-        "strategy": {"name": "random"},
-    }
     engine = make_engine(url)
     try:
         with session_scope(engine) as session:
@@ -160,71 +125,19 @@ def _seed(url: str, batches: int, k: int) -> tuple[str, str, int]:
             _, farm = tokens.create(role=Role.WORKER, owner="farm", now=utcnow())
             _, outsider = tokens.create(role=Role.WORKER, owner="mallory", now=utcnow())
             PoolRepository(session).grant("farm", "alice", now=utcnow())
-            searches = SearchRepository(session)
-            search = searches.create(
+            search_id = seed_queued_search(
+                session,
                 name="lease-abuse",
                 owner="alice",
-                spec=spec,
-                space_spec=space.describe(),
-                now=utcnow(),
-                budget_evaluations=batches * k,
+                batches=batches,
+                k=k,
+                fidelity=FIDELITY,
+                objective={"metric": FIDELITY, "range": [0, 100]},
             )
-            searches.transition(search.id, SearchState.RUNNING, now=utcnow())
-            items = [
-                ArchitectureInput(space.key(c), space.to_json(c), ProposalInfo("initial"))
-                for c in cells
-            ]
-            added = ArchitectureRepository(session).add_many(search.id, items, now=utcnow())
-            ids = [record.id for record, _ in added]
-            repository = BatchRepository(session)
-            for start in range(0, len(ids), k):
-                repository.create(
-                    search.id, ids[start : start + k], now=utcnow(), fidelity=FIDELITY
-                )
     finally:
         engine.dispose()
     print(f"seeded {batches} batches of {k} for alice")
-    return farm, outsider, search.id
-
-
-def _serve(url: str, port: int, lease_seconds: float) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "BONAS_DATABASE_URL": url,
-        "BONAS_LEASE_SECONDS": str(lease_seconds),
-        "BONAS_POLL_INTERVAL_S": "0.2",
-        "BONAS_DB_POOL_SIZE": "20",
-    }
-    command = [
-        sys.executable,
-        "-c",
-        "from service.cli.main import main; main()",
-        "serve",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    log = Path(tempfile.gettempdir()) / f"lease_abuse_serve_{port}.log"
-    print(f"bonas serve logs to {log}")
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            command, env=env, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bonas serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://{HOST}:{port}/api/v1/health", timeout=2).is_success:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("bonas serve did not answer within 120 s")
+    return farm, outsider, search_id
 
 
 def _run(base: str, farm: str, outsider: str, args: argparse.Namespace) -> list[Stats]:
@@ -474,24 +387,6 @@ def _check(url: str, search_id: int, stats: list[Stats], args: argparse.Namespac
     if errors:
         failures.append(f"{len(errors)} unexpected answers, e.g. {sorted(set(errors))[:3]}")
     return failures
-
-
-def _create_database(admin: object, name: str) -> None:
-    with psycopg.connect(_libpq(admin), autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def _drop_database(admin: object, name: str) -> None:
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(_libpq(admin), autocommit=True) as connection:
-        connection.execute(statement)
-
-
-def _libpq(url: object) -> str:
-    from sqlalchemy.engine import URL
-
-    assert isinstance(url, URL)
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 if __name__ == "__main__":

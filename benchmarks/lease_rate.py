@@ -17,11 +17,8 @@ separate client host it is higher.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -29,31 +26,26 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-import psycopg
-from psycopg import sql
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from service_harness import (  # noqa: E402
+    DEFAULT_POSTGRES_URL,
+    seed_queued_search,
+    serving,
+    throwaway_database,
+)
+
 from service.store import (  # noqa: E402
-    ArchitectureInput,
-    ArchitectureRepository,
     BatchRepository,
     BatchState,
     EvaluationRepository,
-    ProposalInfo,
     Role,
-    SearchRepository,
-    SearchState,
     TokenRepository,
     make_engine,
-    normalize_url,
     session_scope,
     utcnow,
 )
-from service.store.migrate import upgrade  # noqa: E402
-from surrogate.spaces import get_space  # noqa: E402
 from workers.client import ControllerClient, RetryPolicy  # noqa: E402
 from workers.protocol import (  # noqa: E402
     EvaluatorKind,
@@ -84,9 +76,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--postgres-url",
-        default=os.environ.get(
-            "BONAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
+        default=DEFAULT_POSTGRES_URL,
         help="A server where a throwaway database may be created.",
     )
     parser.add_argument("--workers", type=int, default=32)
@@ -97,45 +87,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18765)
     args = parser.parse_args()
 
-    admin = normalize_url(args.postgres_url)
-    database = admin.set(database=f"bonas_lease_bench_{uuid.uuid4().hex[:10]}")
-    _create_database(admin, database.database or "")
-    server = None
-    try:
-        url = database.render_as_string(hide_password=False)
-        upgrade(url)
+    with throwaway_database(args.postgres_url, "bonas_lease_bench") as url:
         token, search_id = _seed(url, args.batches, args.batch_size)
-        server = _serve(url, args.port)
-        base = f"http://127.0.0.1:{args.port}"
-        stats = _run_workers(base, token, args.workers, args.batch_size, args.seconds)
+        with serving(url, args.port, lease_seconds=120.0) as base:
+            stats = _run_workers(base, token, args.workers, args.batch_size, args.seconds)
         _report(stats, args)
         _check(url, search_id, stats)
-    finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        _drop_database(admin, database.database or "")
 
 
 def _seed(url: str, batches: int, k: int) -> tuple[str, int]:
     """A worker token, and a running search with `batches` queued batches of `k` architectures."""
-    space = get_space("nb201")
-    cells = list(itertools.islice(space.enumerate(), batches * k))
-    if len(cells) < batches * k:
-        raise SystemExit(f"NAS-Bench-201 has only {len(cells)} cells; ask for fewer batches")
-    spec = {
-        "name": "lease-rate",
-        "space": "nb201",
-        "evaluator": {"kind": "table", "path": "unused.csv", "fidelity": FIDELITY},
-        "objective": {"metric": FIDELITY},
-        "budget": {"evaluations": batches * k},
-        "batch_size": k,
-        "batches_in_flight": 64,
-        "strategy": {"name": "random"},
-    }
     engine = make_engine(url)
     started = time.perf_counter()
     try:
@@ -143,63 +104,19 @@ def _seed(url: str, batches: int, k: int) -> tuple[str, int]:
             _, secret = TokenRepository(session).create(
                 role=Role.WORKER, owner="bench", now=utcnow()
             )
-            search = SearchRepository(session).create(
+            search_id = seed_queued_search(
+                session,
                 name="lease-rate",
                 owner="bench",
-                spec=spec,
-                space_spec=space.describe(),
-                now=utcnow(),
-                budget_evaluations=batches * k,
+                batches=batches,
+                k=k,
+                fidelity=FIDELITY,
+                objective={"metric": FIDELITY},
             )
-            SearchRepository(session).transition(search.id, SearchState.RUNNING, now=utcnow())
-            items = [
-                ArchitectureInput(space.key(c), space.to_json(c), ProposalInfo("initial"))
-                for c in cells
-            ]
-            added = ArchitectureRepository(session).add_many(search.id, items, now=utcnow())
-            ids = [record.id for record, _ in added]
-            repository = BatchRepository(session)
-            for start in range(0, len(ids), k):
-                repository.create(
-                    search.id, ids[start : start + k], now=utcnow(), fidelity=FIDELITY
-                )
     finally:
         engine.dispose()
     print(f"seeded {batches} batches of {k} in {time.perf_counter() - started:.1f} s")
-    return secret, search.id
-
-
-def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "BONAS_DATABASE_URL": url,
-        "BONAS_LEASE_SECONDS": "120",
-        "BONAS_POLL_INTERVAL_S": "0.2",
-        "BONAS_DB_POOL_SIZE": "20",
-    }
-    command = [
-        sys.executable,
-        "-c",
-        "from service.cli.main import main; main()",
-        "serve",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, env=env, cwd=REPO)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bonas serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).is_success:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("bonas serve did not answer within 120 s")
+    return secret, search_id
 
 
 def _run_workers(base: str, token: str, n: int, k: int, seconds: float) -> list[WorkerStats]:
@@ -331,24 +248,6 @@ def _q(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0] * 1000
     return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1] * 1000
-
-
-def _create_database(admin: object, name: str) -> None:
-    with psycopg.connect(_libpq(admin), autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def _drop_database(admin: object, name: str) -> None:
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(_libpq(admin), autocommit=True) as connection:
-        connection.execute(statement)
-
-
-def _libpq(url: object) -> str:
-    from sqlalchemy.engine import URL
-
-    assert isinstance(url, URL)
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 if __name__ == "__main__":
