@@ -38,6 +38,7 @@ from service.store import (
     utcnow,
 )
 from tests.integration.service_server import ServiceServer
+from tests.integration.test_api import spec
 
 ADMIN_TOKEN = "trust-http-admin-" + "z" * 24
 LIMIT = 64 * 1024
@@ -54,20 +55,6 @@ def _settings(database_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-def spec(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "name": "s",
-        "space": "nb201",
-        "evaluator": {"kind": "table", "path": "nb201.csv"},
-        "objective": {"metric": "val_acc"},
-        "budget": {"evaluations": 20},
-        "batch_size": 2,
-        "strategy": {"name": "random"},
-    }
-    base.update(overrides)
-    return base
 
 
 # --- raw ASGI: what the app pulls from the server --------------------------------------------
