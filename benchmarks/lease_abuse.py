@@ -51,6 +51,7 @@ from service_harness import (  # noqa: E402
     throwaway_database,
 )
 
+from protocol import RegisterRequest, WorkerCapabilities  # noqa: E402
 from service.store import (  # noqa: E402
     BatchRepository,
     EvaluationRepository,
@@ -62,7 +63,6 @@ from service.store import (  # noqa: E402
     session_scope,
     utcnow,
 )
-from workers.protocol import RegisterRequest, WorkerCapabilities  # noqa: E402
 
 FIDELITY = "val_acc"
 BEHAVIOURS = (("report", 0.60), ("abandon", 0.10), ("retry", 0.10), ("twice", 0.10), ("nan", 0.10))

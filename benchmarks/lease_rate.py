@@ -36,6 +36,13 @@ from service_harness import (  # noqa: E402
     throwaway_database,
 )
 
+from protocol import (  # noqa: E402
+    EvaluatorKind,
+    MemberReport,
+    RegisterRequest,
+    ReportRequest,
+    WorkerCapabilities,
+)
 from service.store import (  # noqa: E402
     BatchRepository,
     BatchState,
@@ -47,13 +54,6 @@ from service.store import (  # noqa: E402
     utcnow,
 )
 from workers.client import ControllerClient, RetryPolicy  # noqa: E402
-from workers.protocol import (  # noqa: E402
-    EvaluatorKind,
-    MemberReport,
-    RegisterRequest,
-    ReportRequest,
-    WorkerCapabilities,
-)
 
 FIDELITY = "val_acc"
 

@@ -30,10 +30,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from protocol import ErrorReason
 from service.errors import ApiError
 from service.settings import Settings
 from service.store import Role, TokenRepository, hash_token, session_scope
-from workers.protocol import ErrorReason
 
 _bearer = HTTPBearer(
     auto_error=False,

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from protocol import API_PREFIX
 from service.schemas import (
     ArchitectureOut,
     EventsPage,
@@ -40,7 +41,6 @@ from service.schemas import (
     WorkerOut,
 )
 from service.states import SearchState
-from workers.protocol import API_PREFIX
 
 M = TypeVar("M", bound=BaseModel)
 

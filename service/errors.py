@@ -1,7 +1,7 @@
 """How errors become HTTP answers: one JSON shape, a 4xx for every bad input, never a stray 500.
 
 Every error answer of the API has the body ``{"reason": ..., "detail": ...}`` (the worker
-protocol's `workers.protocol.ErrorBody`): ``reason`` is a short machine-readable word, ``detail`` a
+protocol's `protocol.ErrorBody`): ``reason`` is a short machine-readable word, ``detail`` a
 sentence that says what was wrong and, where it helps, what is accepted.
 
 Store errors keep their meaning: a missing row is a 404, a refused state change a 409, a refused
@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from protocol import ErrorReason
 from service.exceptions import (
     DuplicateEvaluationError,
     InvalidReportError,
@@ -30,7 +31,6 @@ from service.exceptions import (
     StoreError,
     StoreUnavailableError,
 )
-from workers.protocol import ErrorReason
 
 logger = logging.getLogger(__name__)
 

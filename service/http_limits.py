@@ -30,11 +30,11 @@ import anyio.to_thread
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from protocol import API_PREFIX, ErrorReason
 from service.auth import PRINCIPAL_STATE, Principal, TokenCache, verify_token
 from service.errors import error_response
 from service.exceptions import StoreError
 from service.settings import Settings
-from workers.protocol import API_PREFIX, ErrorReason
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ The builders turn a validated spec into the objects the controller and the lease
 * `build_space(spec)`: the `SearchSpace`;
 * `build_strategy(spec, space)`: the `Strategy` (BONAS with its samplers, or a baseline);
 * `build_evaluator_spec(spec)`: the evaluator spec a worker receives in every lease of the search
-  (a `workers.protocol` model);
+  (a `protocol` model);
 * `batch_fidelity(spec)`: the fidelity label the search's batches and results are stored under.
 
 Example (YAML, as ``bonas submit`` reads it)::
@@ -32,19 +32,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from surrogate.acquisition import ACQUISITION_NAMES, AcquisitionName
-from surrogate.builder import STRATEGY_NAMES, StrategyName
-from surrogate.builder import build_strategy as surrogate_build_strategy
-from surrogate.exceptions import SurrogateError
-from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, space_from_spec
-from surrogate.strategy import Strategy
-from workers.protocol import (
+from protocol import (
     DataName,
     DatasetSpec,
     StandaloneEvaluatorSpec,
     TableEvaluatorSpec,
     WeightSharingEvaluatorSpec,
 )
+from surrogate.acquisition import ACQUISITION_NAMES, AcquisitionName
+from surrogate.builder import STRATEGY_NAMES, StrategyName
+from surrogate.builder import build_strategy as surrogate_build_strategy
+from surrogate.exceptions import SurrogateError
+from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, space_from_spec
+from surrogate.strategy import Strategy
 
 MAX_BATCH_SIZE = 1000
 MAX_BATCHES_IN_FLIGHT = 64

@@ -1,6 +1,6 @@
 """HTTP client of the controller's worker endpoints, with retries that ride out outages.
 
-Every worker endpoint is idempotent (see `workers.protocol`), so the client can retry any request
+Every worker endpoint is idempotent (see `protocol`), so the client can retry any request
 after a network error without fear of doing it twice. It retries network errors, 5xx, 429 and 409
 with reason ``busy``, waiting with capped exponential backoff and jitter (and at least what a
 ``Retry-After`` header asks); it never retries any other 4xx, which it raises as the most
@@ -27,13 +27,7 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from workers.exceptions import (
-    ControllerUnavailableError,
-    ProtocolViolationError,
-    RequestInterruptedError,
-    rejection_for,
-)
-from workers.protocol import (
+from protocol import (
     HEARTBEAT_PATH,
     LEASE_PATH,
     REGISTER_PATH,
@@ -52,6 +46,12 @@ from workers.protocol import (
     ReleaseResponse,
     ReportRequest,
     ReportResponse,
+)
+from workers.exceptions import (
+    ControllerUnavailableError,
+    ProtocolViolationError,
+    RequestInterruptedError,
+    rejection_for,
 )
 from workers.version import bonas_version
 

@@ -25,6 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from protocol import (
+    EvaluatorKind,
+    Lease,
+    LeaseRequest,
+    MemberReport,
+    RegisterRequest,
+    ReleaseReason,
+    ReleaseRequest,
+    ReportRequest,
+)
 from workers.client import ControllerClient, RetryPolicy
 from workers.data_roots import DataRoots
 from workers.evaluators import (
@@ -54,16 +64,6 @@ from workers.host import (
     describe_host,
     normalise_device,
     safe_name,
-)
-from workers.protocol import (
-    EvaluatorKind,
-    Lease,
-    LeaseRequest,
-    MemberReport,
-    RegisterRequest,
-    ReleaseReason,
-    ReleaseRequest,
-    ReportRequest,
 )
 from workers.version import bonas_version
 

@@ -7,7 +7,7 @@ releases the batch with its message so the controller can count the failed attem
 
 from __future__ import annotations
 
-from workers.protocol import LEASE_LOST_REASONS, ErrorReason
+from protocol import LEASE_LOST_REASONS, ErrorReason
 
 
 class WorkerError(Exception):

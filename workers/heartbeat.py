@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from protocol import HeartbeatRequest, HeartbeatStatus, Lease, Progress
 from workers.client import ControllerClient, RetryPolicy
 from workers.exceptions import (
     ControllerRejectedError,
@@ -31,7 +32,6 @@ from workers.exceptions import (
     ProtocolViolationError,
     RequestInterruptedError,
 )
-from workers.protocol import HeartbeatRequest, HeartbeatStatus, Lease, Progress
 
 logger = logging.getLogger(__name__)
 

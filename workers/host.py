@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from protocol import EvaluatorKind, WorkerCapabilities
 from workers.exceptions import WorkerSetupError
-from workers.protocol import EvaluatorKind, WorkerCapabilities
 
 logger = logging.getLogger(__name__)
 

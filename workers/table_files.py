@@ -18,9 +18,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from protocol.names import DataPathError, shown_name
 from surrogate.spaces import SearchSpace
 from surrogate.tables import MetricTable, TableError, TableOptions
-from workers.data_roots import DataPathError, DataRoots, shown_name
+from workers.data_roots import DataRoots
 
 logger = logging.getLogger(__name__)
 

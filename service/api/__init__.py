@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from protocol import API_PREFIX
 from service.api import (
     architectures,
     events,
@@ -15,7 +16,6 @@ from service.api import (
     workers,
 )
 from service.schemas import ErrorResponse
-from workers.protocol import API_PREFIX
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "A value out of range; `detail` says which."},

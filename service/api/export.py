@@ -23,10 +23,10 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from protocol import ErrorReason
 from service.errors import ApiError
 from service.search_spec import SearchSpec, TableEvaluator, batch_fidelity, build_space
 from service.store import ArchitectureView
-from workers.protocol import ErrorReason
 
 logger = logging.getLogger(__name__)
 

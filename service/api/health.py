@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from protocol import ErrorReason
 from service.auth import EngineDep
 from service.errors import ApiError
 from service.exceptions import StoreError
 from service.schemas import ErrorResponse, HealthOut
 from service.store.migrate import current_of
-from workers.protocol import ErrorReason
 from workers.version import bonas_version
 
 router = APIRouter(tags=["health"])

@@ -1,6 +1,6 @@
 """``/api/v1/workers``: the controller's side of the worker protocol, and the workers list.
 
-The request and response models, paths and error reasons are `workers.protocol`'s; the rules
+The request and response models, paths and error reasons are `protocol`'s; the rules
 (name allocation, lease scoping, report checks, events) are `service.usecases.workers`'s. Each
 route reads the time from the app's clock, opens one transaction, calls one use case, wakes the
 controller once the transaction has committed when the use case says so, and returns the answer.
@@ -16,15 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
-from service.api.deps import ClockDep
-from service.api.params import BatchId, Limit, Offset, WorkerId
-from service.api.searches import notify
-from service.api.views import batch_visible
-from service.auth import EngineDep, Principal, PrincipalDep, SettingsDep, WorkerDep
-from service.schemas import BatchOut, ErrorResponse, Page, WorkerOut
-from service.store import BatchRepository, WorkerRecord, WorkerRepository, session_scope
-from service.usecases import workers as usecases
-from workers.protocol import (
+from protocol import (
     HeartbeatRequest,
     HeartbeatResponse,
     LeaseRequest,
@@ -36,6 +28,14 @@ from workers.protocol import (
     ReportRequest,
     ReportResponse,
 )
+from service.api.deps import ClockDep
+from service.api.params import BatchId, Limit, Offset, WorkerId
+from service.api.searches import notify
+from service.api.views import batch_visible
+from service.auth import EngineDep, Principal, PrincipalDep, SettingsDep, WorkerDep
+from service.schemas import BatchOut, ErrorResponse, Page, WorkerOut
+from service.store import BatchRepository, WorkerRecord, WorkerRepository, session_scope
+from service.usecases import workers as usecases
 
 router = APIRouter(prefix="/workers", tags=["workers"])
 

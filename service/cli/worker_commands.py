@@ -77,8 +77,8 @@ def worker(
     # signal during the slow imports below just ends the process cleanly: nothing is held yet.
     signal.signal(signal.SIGTERM, _exit_before_start)
     signal.signal(signal.SIGINT, _exit_before_start)
+    from protocol import EvaluatorKind
     from workers.daemon import DaemonOptions, run_daemon
-    from workers.protocol import EvaluatorKind
 
     kinds = None
     if evaluators is not None:

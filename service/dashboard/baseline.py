@@ -34,10 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
+from protocol.names import shown_name
 from service.search_spec import SearchSpec, TableEvaluator, build_space
 from surrogate.exceptions import SurrogateError
 from surrogate.tables import TableOptions
-from workers.data_roots import DataRoots, shown_name
+from workers.data_roots import DataRoots
 from workers.table_files import TableFileError, read_table, resolve_table
 
 logger = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from protocol import API_PREFIX
 from service.api.params import SearchId
 from service.api.views import spec_of, visible_search
 from service.auth import EngineDep, SettingsDep, UserDep
@@ -43,7 +44,6 @@ from service.dashboard.schemas import (
 )
 from service.errors import NOT_FOUND, ApiError
 from service.store import session_scope, utcnow
-from workers.protocol import API_PREFIX
 
 ASSETS = {
     "app.js": "text/javascript",

@@ -1,4 +1,4 @@
-"""Pydantic models of the public HTTP API (the worker endpoints use `workers.protocol`)."""
+"""Pydantic models of the public HTTP API (the worker endpoints use `protocol`)."""
 
 from __future__ import annotations
 

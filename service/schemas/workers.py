@@ -1,4 +1,4 @@
-"""Response model of the workers list (registration and leasing use `workers.protocol`)."""
+"""Response model of the workers list (registration and leasing use `protocol`)."""
 
 from __future__ import annotations
 

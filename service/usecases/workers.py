@@ -1,6 +1,6 @@
 """The controller's side of the worker protocol: register, lease, heartbeat, report, release.
 
-The request and response models, error reasons and paths are `workers.protocol`'s; these
+The request and response models, error reasons and paths are `protocol`'s; these
 functions map them onto the store's lease queue (`service.store.BatchRepository`):
 
 * register: one worker row per name. A second live daemon under a name already taken (two
@@ -40,6 +40,23 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from protocol import (
+    PROTOCOL_VERSION,
+    BatchMember,
+    ErrorReason,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    HeartbeatStatus,
+    Lease,
+    LeaseRequest,
+    MemberReport,
+    RegisterRequest,
+    ReleaseReason,
+    ReleaseRequest,
+    ReleaseResponse,
+    ReportRequest,
+    ReportResponse,
+)
 from service.api.views import batch_visible, event_payload, spec_of
 from service.auth import Principal
 from service.controller.events import EventKind
@@ -59,23 +76,6 @@ from service.store import (
     WorkerRepository,
 )
 from service.store import Lease as StoredLease
-from workers.protocol import (
-    PROTOCOL_VERSION,
-    BatchMember,
-    ErrorReason,
-    HeartbeatRequest,
-    HeartbeatResponse,
-    HeartbeatStatus,
-    Lease,
-    LeaseRequest,
-    MemberReport,
-    RegisterRequest,
-    ReleaseReason,
-    ReleaseRequest,
-    ReleaseResponse,
-    ReportRequest,
-    ReportResponse,
-)
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """An in-memory controller that speaks the worker protocol, for testing worker daemons.
 
-It implements the controller's side of `workers.protocol` faithfully (leases that expire,
+It implements the controller's side of `protocol` faithfully (leases that expire,
 idempotent leasing per worker, heartbeats that extend or cancel, reports idempotent per
 ``report_id`` and refused on a lease not held, re-queueing of expired leases up to a number of
 attempts) but keeps everything in memory and has no search loop: a test puts batches in with
@@ -24,8 +24,7 @@ from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from tests.support.processes import free_port
-from workers.protocol import (
+from protocol import (
     HEARTBEAT_PATH,
     LEASE_PATH,
     PROTOCOL_VERSION,
@@ -54,6 +53,7 @@ from workers.protocol import (
     ReportResponse,
     WorkerCapabilities,
 )
+from tests.support.processes import free_port
 
 Auth = Annotated[str | None, Header()]
 """The ``Authorization`` header (module level: FastAPI resolves annotations in module scope)."""

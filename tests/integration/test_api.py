@@ -20,6 +20,20 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from protocol import (
+    EvaluatorKind,
+    HeartbeatRequest,
+    HeartbeatStatus,
+    Lease,
+    LeaseRequest,
+    MemberReport,
+    Progress,
+    RegisterRequest,
+    ReleaseReason,
+    ReleaseRequest,
+    ReportRequest,
+    WorkerCapabilities,
+)
 from service.app import create_app
 from service.exceptions import DatabaseNotAtHeadError
 from service.settings import Settings
@@ -36,20 +50,6 @@ from service.store import (
 from tests.integration.service_server import ServiceServer
 from workers.client import NO_RETRY, ControllerClient
 from workers.exceptions import LeaseLostError
-from workers.protocol import (
-    EvaluatorKind,
-    HeartbeatRequest,
-    HeartbeatStatus,
-    Lease,
-    LeaseRequest,
-    MemberReport,
-    Progress,
-    RegisterRequest,
-    ReleaseReason,
-    ReleaseRequest,
-    ReportRequest,
-    WorkerCapabilities,
-)
 
 ADMIN_TOKEN = "test-admin-" + "x" * 24
 NB201_ARCHS = [

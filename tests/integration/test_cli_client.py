@@ -16,19 +16,19 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from service.app import create_app
-from service.cli.main import app as cli
-from service.settings import Settings
-from tests.integration.service_server import ServiceServer
-from workers.client import NO_RETRY, ControllerClient
-from workers.exceptions import ControllerRejectedError
-from workers.protocol import (
+from protocol import (
     EvaluatorKind,
     MemberReport,
     RegisterRequest,
     ReportRequest,
     WorkerCapabilities,
 )
+from service.app import create_app
+from service.cli.main import app as cli
+from service.settings import Settings
+from tests.integration.service_server import ServiceServer
+from workers.client import NO_RETRY, ControllerClient
+from workers.exceptions import ControllerRejectedError
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from protocol import HeartbeatRequest, HeartbeatStatus, ReportRequest
 from service.controller import Controller
 from service.exceptions import StoreUnavailableError
 from service.search_spec import SearchSpec
@@ -41,7 +42,6 @@ from tests.integration import test_api as base
 from tests.integration.store_outage import ReadOnlySwitch
 from tests.support.store import create_search
 from workers.client import NO_RETRY, ControllerClient
-from workers.protocol import HeartbeatRequest, HeartbeatStatus, ReportRequest
 
 Api = base.Api
 ARCHS = base.NB201_ARCHS

@@ -22,15 +22,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.app import create_app
-from service.settings import Settings
-from service.store import Role, TokenRepository, session_scope, utcnow
-from surrogate.spaces import get_space
-from tests.integration.minimal_controller import ControllerServer, MinimalController
-from tests.integration.service_server import ServiceServer
-from workers.daemon import DaemonOptions, WorkerDaemon
-from workers.evaluators import Evaluator, EvaluatorContext, ProgressCallback, StopCheck
-from workers.protocol import (
+from protocol import (
     BatchMember,
     DatasetSpec,
     EvaluatorKind,
@@ -39,6 +31,14 @@ from workers.protocol import (
     TableEvaluatorSpec,
     WeightSharingEvaluatorSpec,
 )
+from service.app import create_app
+from service.settings import Settings
+from service.store import Role, TokenRepository, session_scope, utcnow
+from surrogate.spaces import get_space
+from tests.integration.minimal_controller import ControllerServer, MinimalController
+from tests.integration.service_server import ServiceServer
+from workers.daemon import DaemonOptions, WorkerDaemon
+from workers.evaluators import Evaluator, EvaluatorContext, ProgressCallback, StopCheck
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "BONAS_ADMIN_TOKEN=s3cr3t-admin-token-0123456789"

@@ -13,6 +13,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
+from protocol import (
+    ErrorReason,
+    EvaluatorKind,
+    HeartbeatRequest,
+    HeartbeatStatus,
+    LeaseRequest,
+    MemberReport,
+    RegisterRequest,
+    ReportRequest,
+    WorkerCapabilities,
+)
 from service.auth import Principal
 from service.controller.events import EventKind
 from service.errors import ApiError
@@ -37,17 +48,6 @@ from service.usecases.workers import (
 )
 from tests.integration import test_api as base
 from tests.support.store import start_search
-from workers.protocol import (
-    ErrorReason,
-    EvaluatorKind,
-    HeartbeatRequest,
-    HeartbeatStatus,
-    LeaseRequest,
-    MemberReport,
-    RegisterRequest,
-    ReportRequest,
-    WorkerCapabilities,
-)
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 LEASE_S = 30.0

@@ -25,12 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from surrogate.spaces import get_space
-from tests.integration.minimal_controller import ControllerServer, MinimalController
-from workers.daemon import DaemonOptions, DaemonSummary, WorkerDaemon
-from workers.evaluators import Evaluator, EvaluatorContext, ProgressCallback, StopCheck
-from workers.exceptions import EvaluationStoppedError
-from workers.protocol import (
+from protocol import (
     BatchMember,
     EvaluatorKind,
     Lease,
@@ -39,6 +34,11 @@ from workers.protocol import (
     TableEvaluatorSpec,
     WeightSharingEvaluatorSpec,
 )
+from surrogate.spaces import get_space
+from tests.integration.minimal_controller import ControllerServer, MinimalController
+from workers.daemon import DaemonOptions, DaemonSummary, WorkerDaemon
+from workers.evaluators import Evaluator, EvaluatorContext, ProgressCallback, StopCheck
+from workers.exceptions import EvaluationStoppedError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "worker-token"

@@ -28,6 +28,22 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from protocol import (
+    PROTOCOL_VERSION,
+    REGISTER_PATH,
+    REPORT_PATH,
+    BatchMember,
+    HeartbeatRequest,
+    HeartbeatStatus,
+    Lease,
+    MemberReport,
+    RegisterRequest,
+    ReleaseReason,
+    ReleaseRequest,
+    ReportRequest,
+    TableEvaluatorSpec,
+    WorkerCapabilities,
+)
 from service.store import (
     ArchitectureInput,
     ArchitectureRepository,
@@ -47,22 +63,6 @@ from tests.integration.test_api import (  # noqa: F401  (make_api is a fixture u
     member_reports,
 )
 from workers.client import NO_RETRY, ControllerClient
-from workers.protocol import (
-    PROTOCOL_VERSION,
-    REGISTER_PATH,
-    REPORT_PATH,
-    BatchMember,
-    HeartbeatRequest,
-    HeartbeatStatus,
-    Lease,
-    MemberReport,
-    RegisterRequest,
-    ReleaseReason,
-    ReleaseRequest,
-    ReportRequest,
-    TableEvaluatorSpec,
-    WorkerCapabilities,
-)
 
 LEASE_SECONDS = 30.0
 """Lease length on both backends (long: no lease runs out unless a test expires it)."""

@@ -13,6 +13,15 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from protocol import (
+    ErrorReason,
+    HeartbeatRequest,
+    HeartbeatStatus,
+    LeaseResponse,
+    ReleaseReason,
+    ReleaseRequest,
+    ReportRequest,
+)
 from workers.client import ControllerClient, RetryPolicy, _retry_after
 from workers.exceptions import (
     AuthenticationError,
@@ -22,15 +31,6 @@ from workers.exceptions import (
     ProtocolViolationError,
     RequestInterruptedError,
     UnknownWorkerError,
-)
-from workers.protocol import (
-    ErrorReason,
-    HeartbeatRequest,
-    HeartbeatStatus,
-    LeaseResponse,
-    ReleaseReason,
-    ReleaseRequest,
-    ReportRequest,
 )
 
 Handler = Callable[[httpx.Request], httpx.Response]

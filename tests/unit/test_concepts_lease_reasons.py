@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from protocol import ErrorReason
 from service.errors import LEASE_REASONS, lease_reason
 from service.exceptions import LeaseRejection
-from workers.protocol import ErrorReason
 
 
 def test_every_rejection_has_a_reason() -> None:

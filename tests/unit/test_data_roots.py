@@ -21,17 +21,18 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from protocol import BatchMember, Lease, TableEvaluatorSpec
+from protocol import DatasetSpec as WireDatasetSpec
+from protocol.names import DataPathError, check_name
 from service.search_spec import TableEvaluator
 from service.settings import Settings
 from surrogate.spaces import get_space
-from workers.data_roots import DataPathError, DataRoots, check_name
+from workers.data_roots import DataRoots
 from workers.datasets import DatasetError, DatasetSpec, load_dataset
 from workers.evaluators import EvaluatorContext, SpaceCache
 from workers.evaluators.table import TableEvaluator as TableLookup
 from workers.evaluators.weight_sharing import WeightSharingEvaluator
 from workers.exceptions import EvaluationError
-from workers.protocol import BatchMember, Lease, TableEvaluatorSpec
-from workers.protocol import DatasetSpec as WireDatasetSpec
 
 NB201 = get_space("nb201")
 SECRET = "BONAS_ADMIN_TOKEN=s3cr3t-admin-token-0123456789"

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from protocol import BatchMember, Lease, Progress, TableEvaluatorSpec
 from workers.client import ControllerClient
 from workers.heartbeat import Heartbeater, LeaseState
-from workers.protocol import BatchMember, Lease, Progress, TableEvaluatorSpec
 
 
 def make_lease(lease_seconds: float = 10.0, interval: float = 0.05) -> Lease:

@@ -1,8 +1,10 @@
 """The dependency rules between our packages, checked on every module's imports.
 
-`surrogate/` is a pure library and imports none of our other packages; `workers/` may import
-`surrogate` but never `service`; the user SDK `service.client` loads neither the store nor
-SQLAlchemy nor torch, so that installing a client does not need a database driver or a GPU stack.
+`surrogate/` is a pure library and imports none of our other packages; `protocol/` (the wire
+protocol, error reasons and API prefix) is what `service/` and `workers/` share and imports
+neither; `workers/` may import `surrogate` and `protocol` but never `service`; the user SDK
+`service.client` loads neither the store nor SQLAlchemy nor torch, so that installing a client
+does not need a database driver or a GPU stack.
 Imports are read with `ast` (those inside functions and ``TYPE_CHECKING`` blocks count too: they
 are dependencies all the same); the SDK rule is checked on what importing it really loads.
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-OUR_PACKAGES = ("surrogate", "workers", "service", "migrations")
+OUR_PACKAGES = ("surrogate", "protocol", "workers", "service", "migrations")
 
 WORKER_INTERNALS = ("workers.training", "workers.supernets")
 """Worker packages that need torch and the training stack; `service/` should not reach them."""
@@ -104,9 +106,18 @@ def test_surrogate_imports_none_of_our_other_packages() -> None:
     bad = sorted(
         (path, module)
         for path, module in edges("surrogate")
-        if within(module, ("service", "workers", "migrations"))
+        if within(module, ("protocol", "service", "workers", "migrations"))
     )
     assert not bad, f"surrogate/ is a pure library and must not import our packages: {bad}"
+
+
+def test_the_protocol_imports_neither_side() -> None:
+    bad = sorted(
+        (path, module)
+        for path, module in edges("protocol")
+        if within(module, ("surrogate", "service", "workers", "migrations"))
+    )
+    assert not bad, f"protocol/ is shared by service/ and workers/ and imports neither: {bad}"
 
 
 def test_workers_never_import_service() -> None:

@@ -9,14 +9,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from workers.exceptions import (
-    AuthenticationError,
-    ControllerRejectedError,
-    LeaseLostError,
-    UnknownWorkerError,
-    rejection_for,
-)
-from workers.protocol import (
+from protocol import (
     HEARTBEAT_PATH,
     LEASE_PATH,
     REGISTER_PATH,
@@ -39,6 +32,13 @@ from workers.protocol import (
     StandaloneEvaluatorSpec,
     TableEvaluatorSpec,
     WeightSharingEvaluatorSpec,
+)
+from workers.exceptions import (
+    AuthenticationError,
+    ControllerRejectedError,
+    LeaseLostError,
+    UnknownWorkerError,
+    rejection_for,
 )
 
 

@@ -8,6 +8,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from protocol import (
+    StandaloneEvaluatorSpec,
+    TableEvaluatorSpec,
+    WeightSharingEvaluatorSpec,
+)
 from service.search_spec import (
     SearchSpec,
     batch_fidelity,
@@ -19,11 +24,6 @@ from service.search_spec import (
 from surrogate.baselines import LocalSearch, RandomSearch, RegularizedEvolution
 from surrogate.proposer import BonasStrategy
 from surrogate.samplers.mixture import SamplerMixture
-from workers.protocol import (
-    StandaloneEvaluatorSpec,
-    TableEvaluatorSpec,
-    WeightSharingEvaluatorSpec,
-)
 
 CELL = {"type": "cell", "name": "c", "num_nodes": 3, "ops": ["skip", "conv"]}
 

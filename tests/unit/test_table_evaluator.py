@@ -11,12 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from surrogate.spaces import get_space
-from workers.data_roots import DataRoots
-from workers.evaluators import EvaluatorContext, SpaceCache
-from workers.evaluators.table import TableEvaluator
-from workers.exceptions import EvaluationError, EvaluationStoppedError
-from workers.protocol import (
+from protocol import (
     BatchMember,
     EvaluatorKind,
     Lease,
@@ -24,6 +19,11 @@ from workers.protocol import (
     TableEvaluatorSpec,
     WeightSharingEvaluatorSpec,
 )
+from surrogate.spaces import get_space
+from workers.data_roots import DataRoots
+from workers.evaluators import EvaluatorContext, SpaceCache
+from workers.evaluators.table import TableEvaluator
+from workers.exceptions import EvaluationError, EvaluationStoppedError
 
 NB201 = get_space("nb201")
 ARCHS = [NB201.sample(np.random.default_rng(seed)) for seed in range(4)]

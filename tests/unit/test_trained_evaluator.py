@@ -10,13 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from surrogate.spaces import get_space
-from workers.data_roots import DataRoots
-from workers.evaluators import EvaluatorContext, create_evaluator
-from workers.evaluators.standalone import StandaloneEvaluator
-from workers.evaluators.weight_sharing import WeightSharingEvaluator
-from workers.exceptions import EvaluationError, EvaluationStoppedError
-from workers.protocol import (
+from protocol import (
     BatchMember,
     DatasetSpec,
     EvaluatorKind,
@@ -24,6 +18,12 @@ from workers.protocol import (
     StandaloneEvaluatorSpec,
     WeightSharingEvaluatorSpec,
 )
+from surrogate.spaces import get_space
+from workers.data_roots import DataRoots
+from workers.evaluators import EvaluatorContext, create_evaluator
+from workers.evaluators.standalone import StandaloneEvaluator
+from workers.evaluators.weight_sharing import WeightSharingEvaluator
+from workers.exceptions import EvaluationError, EvaluationStoppedError
 from workers.training import MemberResult
 
 NB201 = get_space("nb201")

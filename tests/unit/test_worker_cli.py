@@ -58,10 +58,10 @@ def test_unknown_evaluator_kinds_are_refused_before_anything_starts(tmp_path: Pa
 
 
 def test_a_daemon_offers_the_chosen_evaluators_only() -> None:
+    from protocol import EvaluatorKind
     from workers.daemon import _chosen_kinds
     from workers.evaluators import available_kinds
     from workers.exceptions import WorkerSetupError
-    from workers.protocol import EvaluatorKind
 
     assert _chosen_kinds(None) == available_kinds()
     table = EvaluatorKind.TABLE

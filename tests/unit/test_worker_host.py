@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from protocol import EvaluatorKind
 from workers.exceptions import WorkerSetupError
 from workers.host import (
     acquire_host_resources,
@@ -19,7 +20,6 @@ from workers.host import (
     normalise_device,
     safe_name,
 )
-from workers.protocol import EvaluatorKind
 
 
 @pytest.mark.parametrize(

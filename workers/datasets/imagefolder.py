@@ -24,7 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workers.data_roots import is_within, shown_name
+from protocol.names import shown_name
+from workers.data_roots import is_within
 from workers.datasets.base import Augmentation, Dataset, DatasetSpec
 from workers.datasets.exceptions import CorruptDatasetError, DatasetError, DatasetNotFoundError
 

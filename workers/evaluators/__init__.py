@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 
+from protocol import EvaluatorKind
 from workers.evaluators.base import (
     Evaluator,
     EvaluatorContext,
@@ -22,7 +23,6 @@ from workers.evaluators.base import (
     parse_members,
 )
 from workers.exceptions import EvaluationError
-from workers.protocol import EvaluatorKind
 
 __all__ = [
     "Evaluator",

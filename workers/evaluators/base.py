@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from protocol import EvaluatorKind, Lease, MemberReport, Progress
+from protocol.names import DataPathError
 from surrogate.exceptions import InvalidArchitectureError, SurrogateError
 from surrogate.spaces import SearchSpace, space_from_spec
-from workers.data_roots import DataPathError, DataRoots, Expect
+from workers.data_roots import DataRoots, Expect
 from workers.exceptions import EvaluationError
-from workers.protocol import EvaluatorKind, Lease, MemberReport, Progress
 
 ProgressCallback = Callable[[Progress], None]
 """Receives the evaluator's progress; cheap to call (it only stores the latest value)."""

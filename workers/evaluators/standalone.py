@@ -6,8 +6,8 @@ Costs k times more than weight sharing for a batch of k; used to confirm a searc
 
 from __future__ import annotations
 
+from protocol import EvaluatorKind
 from workers.evaluators.trained import TrainedEvaluator
-from workers.protocol import EvaluatorKind
 
 
 class StandaloneEvaluator(TrainedEvaluator):

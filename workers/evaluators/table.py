@@ -19,10 +19,17 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from protocol import (
+    EvaluatorKind,
+    Lease,
+    MemberReport,
+    Progress,
+    TableEvaluatorSpec,
+)
+from protocol.names import shown_name
 from surrogate.exceptions import UnknownArchitectureError
 from surrogate.spaces import SearchSpace
 from surrogate.tables import MetricTable, TableOptions
-from workers.data_roots import shown_name
 from workers.evaluators.base import (
     Evaluator,
     EvaluatorContext,
@@ -32,13 +39,6 @@ from workers.evaluators.base import (
     parse_members,
 )
 from workers.exceptions import EvaluationError, EvaluationStoppedError
-from workers.protocol import (
-    EvaluatorKind,
-    Lease,
-    MemberReport,
-    Progress,
-    TableEvaluatorSpec,
-)
 from workers.table_files import TableFileError, read_table, resolve_table
 
 _TableKey = tuple[str, int, int, str, str, str, str]

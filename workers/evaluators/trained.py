@@ -15,6 +15,15 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from protocol import (
+    DatasetSpec,
+    EvaluatorKind,
+    Lease,
+    MemberReport,
+    Progress,
+    StandaloneEvaluatorSpec,
+    WeightSharingEvaluatorSpec,
+)
 from surrogate.exceptions import SurrogateError
 from workers.datasets import Dataset, DatasetError, load_dataset
 from workers.datasets import DatasetSpec as LoaderSpec
@@ -27,15 +36,6 @@ from workers.evaluators.base import (
     parse_members,
 )
 from workers.exceptions import EvaluationError, EvaluationStoppedError
-from workers.protocol import (
-    DatasetSpec,
-    EvaluatorKind,
-    Lease,
-    MemberReport,
-    Progress,
-    StandaloneEvaluatorSpec,
-    WeightSharingEvaluatorSpec,
-)
 from workers.supernets.exceptions import SupernetError
 from workers.training import (
     MemberResult,

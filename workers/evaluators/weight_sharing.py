@@ -6,8 +6,8 @@ numbers are cheap and noisy; they are stored under their own fidelity, ``"supern
 
 from __future__ import annotations
 
+from protocol import EvaluatorKind
 from workers.evaluators.trained import TrainedEvaluator
-from workers.protocol import EvaluatorKind
 
 
 class WeightSharingEvaluator(TrainedEvaluator):

@@ -1,4 +1,4 @@
-"""The wire protocol between worker daemons and the controller: the one definition of it.
+"""The messages between worker daemons and the controller: the one definition of them.
 
 The controller (``service/``) imports these models to validate what workers send and to shape its
 answers; the daemon (``workers/``) imports them to build requests and parse replies. Nothing else
@@ -37,98 +37,14 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from workers.data_roots import MAX_NAME_LENGTH, DataPathError, check_name
-
-PROTOCOL_VERSION = 2
-"""Bumped on any incompatible change; the controller refuses other versions at registration.
-
-2: `Progress` lost ``total_epochs``, which no worker ever set (a version-1 worker still sends it
-as null, and the strict models would refuse every heartbeat).
-"""
-
-API_PREFIX = "/api/v1"
-WORKERS_PREFIX = f"{API_PREFIX}/workers"
-REGISTER_PATH = f"{WORKERS_PREFIX}/register"
-LEASE_PATH = f"{WORKERS_PREFIX}/{{worker_id}}/lease"
-HEARTBEAT_PATH = f"{WORKERS_PREFIX}/{{worker_id}}/batches/{{batch_id}}/heartbeat"
-REPORT_PATH = f"{WORKERS_PREFIX}/{{worker_id}}/batches/{{batch_id}}/report"
-RELEASE_PATH = f"{WORKERS_PREFIX}/{{worker_id}}/batches/{{batch_id}}/release"
-
-RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
-"""Statuses a client retries whatever the body says (409 is retried only with reason ``busy``)."""
-
-JSONValue = Any
-"""A value that `json.dumps` accepts."""
-
-Identifier = Annotated[str, Field(min_length=1, max_length=200)]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@-]+$")]
-
-
-class _Message(BaseModel):
-    """Base of every protocol model: immutable, and strict about unknown fields.
-
-    Unknown fields are refused so that a typo in a client (or a mismatched version) fails loudly
-    with a 422 rather than being silently dropped.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-# --- errors --------------------------------------------------------------------------------------
-
-
-class ErrorReason(StrEnum):
-    """Machine-readable reason of a refused request (the ``reason`` of an `ErrorBody`)."""
-
-    UNAUTHORIZED = "unauthorized"
-    FORBIDDEN = "forbidden"
-    UNKNOWN_WORKER = "unknown_worker"
-    UNKNOWN_BATCH = "unknown_batch"
-    LEASE_EXPIRED = "lease_expired"
-    """The lease ran out before this request (no heartbeat in time); the batch was re-queued."""
-    STALE_ATTEMPT = "stale_attempt"
-    """The attempt or token is not the batch's current lease (it was re-leased or finished)."""
-    LEASE_NOT_HELD = "lease_not_held"
-    """The batch is leased, but to another worker."""
-    ALREADY_REPORTED = "already_reported"
-    """This lease already has a different report stored."""
-    INVALID_REPORT = "invalid_report"
-    """The report's members do not match the leased batch."""
-    PROTOCOL_MISMATCH = "protocol_mismatch"
-    INVALID_REQUEST = "invalid_request"
-    BUSY = "busy"
-    """A transient conflict (e.g. a locked database): retry after a pause."""
-    RATE_LIMITED = "rate_limited"
-    SERVER_ERROR = "server_error"
-
-
-LEASE_LOST_REASONS = frozenset(
-    {
-        ErrorReason.LEASE_EXPIRED,
-        ErrorReason.STALE_ATTEMPT,
-        ErrorReason.LEASE_NOT_HELD,
-        ErrorReason.UNKNOWN_BATCH,
-        ErrorReason.ALREADY_REPORTED,
-    }
-)
-"""Reasons meaning: the caller does not hold this lease; drop the batch, report nothing."""
-
-
-class ErrorBody(_Message):
-    """Body of every 4xx/5xx answer of the worker endpoints.
-
-    ``detail`` is FastAPI's conventional field, so generic HTTP clients show the message.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    reason: ErrorReason
-    detail: str
-
+from protocol.base import Identifier, JSONValue, Message, Name
+from protocol.errors import ErrorReason
+from protocol.names import MAX_NAME_LENGTH, DataPathError, check_name
+from protocol.paths import PROTOCOL_VERSION
 
 # --- registration --------------------------------------------------------------------------------
 
@@ -144,7 +60,7 @@ class EvaluatorKind(StrEnum):
     """Train each member alone from scratch (to confirm a final pick)."""
 
 
-class WorkerCapabilities(_Message):
+class WorkerCapabilities(Message):
     """What a worker runs on; the controller shows it and routes batches by ``evaluators``.
 
     Attributes:
@@ -166,7 +82,7 @@ class WorkerCapabilities(_Message):
     evaluators: tuple[EvaluatorKind, ...] = tuple(EvaluatorKind)
 
 
-class RegisterRequest(_Message):
+class RegisterRequest(Message):
     """A daemon announcing itself.
 
     Attributes:
@@ -182,7 +98,7 @@ class RegisterRequest(_Message):
     capabilities: WorkerCapabilities
 
 
-class RegisterResponse(_Message):
+class RegisterResponse(Message):
     """The controller's answer to a registration.
 
     Attributes:
@@ -225,7 +141,7 @@ DataName = Annotated[
 """A file or directory named relative to the data roots of the machine that reads it."""
 
 
-class DatasetSpec(_Message):
+class DatasetSpec(Message):
     """Which data a training evaluator uses; files are resolved on the worker's machine.
 
     Attributes:
@@ -243,7 +159,7 @@ class DatasetSpec(_Message):
     options: dict[str, JSONValue] = Field(default_factory=dict)
 
 
-class TableEvaluatorSpec(_Message):
+class TableEvaluatorSpec(Message):
     """Evaluate by looking members up in a benchmark CSV (see `surrogate.tables.MetricTable`).
 
     Attributes:
@@ -268,7 +184,7 @@ class TableEvaluatorSpec(_Message):
     fidelity: str | None = None
 
 
-class _TrainingEvaluatorSpec(_Message):
+class _TrainingEvaluatorSpec(Message):
     """Fields shared by the evaluators that train.
 
     Attributes:
@@ -309,13 +225,13 @@ EvaluatorSpec = Annotated[
 # --- leasing -------------------------------------------------------------------------------------
 
 
-class LeaseRequest(_Message):
+class LeaseRequest(Message):
     """Ask for work. ``evaluators`` narrows the kinds this worker takes (default: all it can)."""
 
     evaluators: tuple[EvaluatorKind, ...] | None = None
 
 
-class BatchMember(_Message):
+class BatchMember(Message):
     """One architecture of a leased batch.
 
     Attributes:
@@ -327,7 +243,7 @@ class BatchMember(_Message):
     arch: JSONValue
 
 
-class Lease(_Message):
+class Lease(Message):
     """A batch handed to one worker for a limited time.
 
     Attributes:
@@ -367,7 +283,7 @@ class Lease(_Message):
         return members
 
 
-class LeaseResponse(_Message):
+class LeaseResponse(Message):
     """A lease, or none and when to ask again."""
 
     lease: Lease | None = None
@@ -377,7 +293,7 @@ class LeaseResponse(_Message):
 # --- heartbeats ----------------------------------------------------------------------------------
 
 
-class Progress(_Message):
+class Progress(Message):
     """Where the evaluation of a batch stands (shown to users; never trusted for control).
 
     Attributes:
@@ -404,7 +320,7 @@ class Progress(_Message):
         return loss if loss is None or math.isfinite(loss) else None
 
 
-class HeartbeatRequest(_Message):
+class HeartbeatRequest(Message):
     """Proof of life for a lease, with optional progress."""
 
     attempt: Annotated[int, Field(ge=1)]
@@ -418,7 +334,7 @@ class HeartbeatStatus(StrEnum):
     LEASE_LOST = "lease_lost"
 
 
-class HeartbeatResponse(_Message):
+class HeartbeatResponse(Message):
     """The controller's answer to a heartbeat.
 
     Attributes:
@@ -444,7 +360,7 @@ class HeartbeatResponse(_Message):
 # --- reports and releases ------------------------------------------------------------------------
 
 
-class MemberReport(_Message):
+class MemberReport(Message):
     """The outcome of one member of a batch.
 
     Attributes:
@@ -482,7 +398,7 @@ class MemberReport(_Message):
         return self
 
 
-class ReportRequest(_Message):
+class ReportRequest(Message):
     """The results of a whole batch, under the lease that produced them.
 
     Attributes:
@@ -504,7 +420,7 @@ class ReportRequest(_Message):
         return members
 
 
-class ReportResponse(_Message):
+class ReportResponse(Message):
     """The controller stored the report.
 
     Attributes:
@@ -525,7 +441,7 @@ class ReleaseReason(StrEnum):
     """The evaluation failed; the attempt counts, and the batch fails after too many."""
 
 
-class ReleaseRequest(_Message):
+class ReleaseRequest(Message):
     """Give a leased batch back without results."""
 
     attempt: Annotated[int, Field(ge=1)]
@@ -534,7 +450,7 @@ class ReleaseRequest(_Message):
     message: Annotated[str, Field(max_length=4000)] | None = None
 
 
-class ReleaseResponse(_Message):
+class ReleaseResponse(Message):
     """The controller took the batch back.
 
     Attributes:
