@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 import time
 from dataclasses import replace
@@ -29,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import kendalltau
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from surrogate.ranking import kendall_tau  # noqa: E402
 from surrogate.spaces import get_space  # noqa: E402
 from workers.datasets import DatasetSpec, load_dataset  # noqa: E402
 from workers.training import TrainOptions, train_batch  # noqa: E402
@@ -49,7 +50,9 @@ def _distinct_members(space: Any, k: int, seed: int) -> list[Any]:
 
 
 def _tau(a: Any, b: Any) -> float:
-    return float(kendalltau(a, b).statistic)
+    """The project's one Kendall tau-b; NaN where it is undefined, so that table means show it."""
+    tau = kendall_tau(np.asarray(a, dtype=float).tolist(), np.asarray(b, dtype=float).tolist())
+    return math.nan if tau is None else tau
 
 
 def main() -> None:

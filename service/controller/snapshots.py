@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
@@ -24,7 +23,7 @@ import torch
 
 from service.store import Observation as StoredObservation
 from surrogate.models.fit import FitReport
-from surrogate.ranking import kendall_tau
+from surrogate.ranking import tau_by_version
 
 
 def encode_state(state: dict[str, Any]) -> bytes:
@@ -50,8 +49,7 @@ def prediction_metrics(observations: Iterable[StoredObservation]) -> dict[str, A
     Returns:
         ``{"by_version": {"3": {"tau": 0.41, "n": 10}, ...}, "all": {"tau": ..., "n": ...}}``.
     """
-    by_version: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-    pooled: tuple[list[float], list[float]] = ([], [])
+    pairs: list[tuple[int, float, float]] = []
     for item in observations:
         proposal = item.architecture.proposal
         measured = item.evaluation.objective
@@ -59,15 +57,14 @@ def prediction_metrics(observations: Iterable[StoredObservation]) -> dict[str, A
             continue
         if measured is None or not math.isfinite(measured):
             continue
-        for predicted_list, measured_list in (by_version[proposal.surrogate_version], pooled):
-            predicted_list.append(proposal.predicted_mean)
-            measured_list.append(measured)
+        pairs.append((proposal.surrogate_version, proposal.predicted_mean, measured))
+    agreement = tau_by_version(pairs)
     return {
         "by_version": {
-            str(version): {"tau": kendall_tau(p, m), "n": len(p)}
-            for version, (p, m) in sorted(by_version.items())
+            str(version): {"tau": one.tau, "n": one.n}
+            for version, one in agreement.by_version.items()
         },
-        "all": {"tau": kendall_tau(*pooled), "n": len(pooled[0])},
+        "all": {"tau": agreement.pooled.tau, "n": agreement.pooled.n},
     }
 
 

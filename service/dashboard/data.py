@@ -71,7 +71,7 @@ from service.store import (
     WorkerRecord,
     WorkerRepository,
 )
-from surrogate.ranking import kendall_tau
+from surrogate.ranking import RankAgreement, tau_by_version
 
 COST_HINTS = ("param", "flop", "latency", "size")
 """Metric names containing one of these are offered as costs for the trade-off chart."""
@@ -325,28 +325,25 @@ def surrogate_out(
     cap: int,
 ) -> SurrogateOut:
     """Predicted against measured for every surrogate version, with Kendall's tau."""
-    by_version: dict[int, tuple[list[float], list[float]]] = {}
     rows: list[tuple[int, float, float | None, float, int]] = []
     for result, prediction in zip(data.results, data.predictions, strict=True):
         if prediction is None or result.objective is None:
             continue
         version, mean, std = prediction
-        pair = by_version.setdefault(version, ([], []))
-        pair[0].append(mean)
-        pair[1].append(result.objective)
         rows.append((version, mean, std, result.objective, result.architecture_id))
+    agreement = tau_by_version((r[0], r[1], r[3]) for r in rows)
     fitted = fits.get(session, search)
     versions = []
-    for version in sorted(set(fitted) | set(by_version)):
-        predicted, measured = by_version.get(version, ([], []))
+    for version in sorted(set(fitted) | set(agreement.by_version)):
+        ranked = agreement.by_version.get(version, RankAgreement(tau=None, n=0))
         fit = fitted.get(version)
         versions.append(
             SurrogateVersionOut(
                 version=version,
                 n_observations=fit.n_observations if fit else 0,
                 created_at=fit.created_at if fit else None,
-                tau=kendall_tau(predicted, measured),
-                n=len(predicted),
+                tau=ranked.tau,
+                n=ranked.n,
                 fit_seconds=fit.seconds if fit else None,
                 final_loss=fit.final_loss if fit else None,
             )
@@ -359,8 +356,8 @@ def surrogate_out(
         search_id=search.id,
         objective=spec.objective.metric,
         versions=versions,
-        tau=kendall_tau([r[1] for r in rows], [r[3] for r in rows]),
-        n=len(rows),
+        tau=agreement.pooled.tau,
+        n=agreement.pooled.n,
         thinned=len(chosen) < len(rows),
         points=PredictionPointsOut(
             version=[r[0] for r in chosen],

@@ -20,10 +20,11 @@ from typing import Any, cast
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import spearmanr
 
 from surrogate.gcn import GraphFeaturizer
 from surrogate.models.fit import FitOptions, fit_surrogate
+from surrogate.ranking import kendall_tau
 from surrogate.spaces.base import SearchSpace
 from surrogate.tables import ArchFormat, MetricTable, TableError, TableOptions
 
@@ -120,12 +121,13 @@ def evaluate_predictor(
             seconds = time.perf_counter() - start
             mean, _ = model.predict_user(X_all[test])
             predicted = mean.detach().numpy()
+            tau = kendall_tau(predicted.tolist(), y[test].tolist())
             run = PredictorRun(
                 dataset=dataset,
                 train_size=size,
                 seed=seed,
                 test_size=len(test),
-                kendall_tau=float(kendalltau(predicted, y[test]).statistic),
+                kendall_tau=math.nan if tau is None else tau,
                 spearman=float(spearmanr(predicted, y[test]).statistic),
                 fit_seconds=seconds,
             )
