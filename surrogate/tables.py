@@ -13,7 +13,9 @@ user space's JSON) finds its row. How the architecture column is read is chosen 
 * ``"json"``: the column holds the JSON form of the architecture;
 * ``"key"``: the column holds canonical keys (for example NB101's module hash); such a table can
   answer queries but cannot list its architectures;
-* ``"matrix_ops"``: two JSON columns, an adjacency matrix and an op list (NB101 exports).
+* ``"matrix_ops"``: two JSON columns, an adjacency matrix and an op list (NB101 exports);
+* ``"naslib_tuple"``: NASLib's text of an NB201 cell, ``"(4, 3, 3, 0, 0, 0)"``
+  (`surrogate.naslib`; HW-NAS-Bench's cost tables are keyed so).
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ from surrogate.exceptions import (
     SurrogateError,
     UnknownArchitectureError,
 )
+from surrogate.naslib import arch_from_naslib_text
 from surrogate.spaces.base import SearchSpace
 
 A = TypeVar("A")
 
-ArchFormat = Literal["string", "json", "key", "matrix_ops"]
+ArchFormat = Literal["string", "json", "key", "matrix_ops", "naslib_tuple"]
 DuplicatePolicy = Literal["mean", "first", "error"]
 
 
@@ -240,6 +243,8 @@ def _read_arch(
             arch = space.from_json(text)
         elif opts.arch_format == "json":
             arch = space.from_json(json.loads(text))
+        elif opts.arch_format == "naslib_tuple":
+            arch = arch_from_naslib_text(space, text)
         else:
             matrix = json.loads(text)
             ops = json.loads(raw.get(opts.ops_column) or "null")
