@@ -15,12 +15,15 @@ import csv
 import logging
 import os
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from protocol.names import DataPathError, shown_name
 from surrogate.spaces import SearchSpace
 from surrogate.tables import MetricTable, TableError, TableOptions
+from surrogate.tables_hw import join_tables
 from workers.data_roots import DataRoots
 
 logger = logging.getLogger(__name__)
@@ -118,3 +121,69 @@ def _problem(message: str, space: SearchSpace[Any], options: TableOptions) -> st
 
 def _strerror(error: OSError) -> str:
     return os.strerror(error.errno) if error.errno else type(error).__name__
+
+
+# --- extra tables joined onto the evaluator's (hardware costs) ------------------------------------
+
+
+@dataclass(frozen=True)
+class ExtraTable:
+    """A second table whose columns are added to each row of an evaluator's table.
+
+    HW-NAS-Bench's latencies and energies are the use: joined onto NAS-Bench-201's accuracy
+    table, they become metrics of every member, to report and to constrain on.
+
+    Attributes:
+        name: The CSV, a name under the data roots like the evaluator's own table.
+        options: How to read it (HW-NAS-Bench: `surrogate.tables_hw.HW_NAS_BENCH_OPTIONS`).
+        columns: Its columns to add (empty: all its numeric columns).
+    """
+
+    name: str
+    options: TableOptions
+    columns: tuple[str, ...] = ()
+
+
+def extra_tables_fingerprint(
+    roots: DataRoots, extras: Sequence[ExtraTable]
+) -> tuple[tuple[object, ...], ...]:
+    """What identifies the extra tables as they are now, to add to a table cache's key.
+
+    Raises:
+        TableFileError: A name is refused or found under no root, or its file cannot be read.
+    """
+    prints: list[tuple[object, ...]] = []
+    for extra in extras:
+        path = resolve_table(roots, extra.name)
+        try:
+            stat = path.stat()
+        except OSError as error:
+            raise TableFileError(extra.name, f"cannot be read ({_strerror(error)})") from None
+        prints.append((str(path), stat.st_mtime_ns, stat.st_size, extra.options, extra.columns))
+    return tuple(prints)
+
+
+def join_extra_tables(
+    roots: DataRoots, table: MetricTable[Any], extras: Sequence[ExtraTable]
+) -> MetricTable[Any]:
+    """`table` with the columns of each of `extras` added (`surrogate.tables_hw.join_tables`).
+
+    A member that an extra table lacks gets no value for its columns (a missing metric).
+
+    Raises:
+        TableFileError: An extra table cannot be read (see `read_table`), lacks a column to
+            join, or would add a column that `table` already has.
+    """
+    for extra in extras:
+        other = read_table(resolve_table(roots, extra.name), extra.name, table.space, extra.options)
+        unknown = [c for c in extra.columns if c not in other.columns]
+        if unknown:
+            raise TableFileError(extra.name, f"columns {unknown} to join missing (or not numeric)")
+        added = extra.columns or other.columns
+        if extra.columns and (clashing := [c for c in added if c in table.columns]):
+            raise TableFileError(extra.name, f"columns {clashing} are already in the table")
+        if any(c in table.columns for c in added):
+            # Named from the files only: say so without quoting their headers.
+            raise TableFileError(extra.name, "shares columns with the table; name those to join")
+        table = join_tables(table, other, added)
+    return table

@@ -16,8 +16,20 @@ import pytest
 from surrogate.spaces import get_space, space_from_spec
 from surrogate.spaces.nb201 import NasBench201Space
 from surrogate.tables import MetricTable, TableError, TableOptions
-from surrogate.tables_hw import HW_NAS_BENCH_COLUMNS, join_tables, read_hw_nas_bench
+from surrogate.tables_hw import (
+    HW_NAS_BENCH_COLUMNS,
+    HW_NAS_BENCH_OPTIONS,
+    join_tables,
+    read_hw_nas_bench,
+)
 from tests.conftest import require_shared_file
+from workers.data_roots import DataRoots
+from workers.table_files import (
+    ExtraTable,
+    TableFileError,
+    extra_tables_fingerprint,
+    join_extra_tables,
+)
 
 ACCURACY_HEADER = ["arch_index", "arch_str", "naslib_tuple", "val_acc"]
 HW_HEADER = ["net", *HW_NAS_BENCH_COLUMNS]
@@ -143,6 +155,55 @@ def test_naslib_format_is_refused_for_other_spaces(tmp_path: Path) -> None:
         MetricTable.from_csv(
             path, chain, TableOptions(arch_column="net", arch_format="naslib_tuple")
         )
+
+
+# --- the worker's side: extra tables named under the data roots --------------------------------
+
+
+def test_worker_joins_extra_tables_by_name(
+    tmp_path: Path,
+    space: NasBench201Space,
+    accuracy_table: MetricTable[tuple[str, ...]],
+    hw_path: Path,
+) -> None:
+    roots = DataRoots.of([tmp_path])
+    extra = ExtraTable("hw.csv", HW_NAS_BENCH_OPTIONS, ("edgegpu_latency",))
+    joined = join_extra_tables(roots, accuracy_table, [extra])
+    assert joined.columns == ("arch_index", "val_acc", "edgegpu_latency")
+    assert joined.value(space.arch_at(1), "edgegpu_latency") == 10.0
+    assert join_extra_tables(roots, accuracy_table, []) is accuracy_table
+
+
+def test_worker_refuses_extra_tables_with_safe_messages(
+    tmp_path: Path, accuracy_table: MetricTable[tuple[str, ...]], hw_path: Path
+) -> None:
+    roots = DataRoots.of([tmp_path])
+    cases = [
+        (
+            ExtraTable("hw.csv", HW_NAS_BENCH_OPTIONS, ("tpu_latency",)),
+            r"\['tpu_latency'\] to join",
+        ),
+        (ExtraTable("acc.csv", TableOptions(), ("val_acc",)), r"\['val_acc'\] are already"),
+        (ExtraTable("acc.csv", TableOptions()), "shares columns with the table"),
+        (ExtraTable("absent.csv", HW_NAS_BENCH_OPTIONS), "'absent.csv'"),
+        (ExtraTable("hw.csv", TableOptions(arch_column="arch")), "column 'arch' missing"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(TableFileError, match=message):
+            join_extra_tables(roots, accuracy_table, [extra])
+
+
+def test_fingerprint_follows_the_file(
+    tmp_path: Path, space: NasBench201Space, hw_path: Path
+) -> None:
+    roots = DataRoots.of([tmp_path])
+    extras = [ExtraTable("hw.csv", HW_NAS_BENCH_OPTIONS)]
+    before = extra_tables_fingerprint(roots, extras)
+    assert before == extra_tables_fingerprint(roots, extras)
+    _write(hw_path, HW_HEADER, [_hw_row("(4, 3, 3, 0, 0, 0)", 2.0)])
+    assert extra_tables_fingerprint(roots, extras) != before
+    other_columns = [ExtraTable("hw.csv", HW_NAS_BENCH_OPTIONS, ("fpga_latency",))]
+    assert extra_tables_fingerprint(roots, other_columns) != extra_tables_fingerprint(roots, extras)
 
 
 @pytest.mark.data
