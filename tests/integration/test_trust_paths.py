@@ -31,11 +31,11 @@ from protocol import (
     TableEvaluatorSpec,
     WeightSharingEvaluatorSpec,
 )
+from protocol.fake_controller import ControllerServer, MinimalController
 from service.app import create_app
 from service.settings import Settings
 from service.store import Role, TokenRepository, session_scope, utcnow
 from surrogate.spaces import get_space
-from tests.integration.minimal_controller import ControllerServer, MinimalController
 from tests.integration.service_server import ServiceServer
 from workers.daemon import DaemonOptions, WorkerDaemon
 from workers.evaluators import Evaluator, EvaluatorContext, ProgressCallback, StopCheck

@@ -34,8 +34,8 @@ from protocol import (
     TableEvaluatorSpec,
     WeightSharingEvaluatorSpec,
 )
+from protocol.fake_controller import ControllerServer, MinimalController
 from surrogate.spaces import get_space
-from tests.integration.minimal_controller import ControllerServer, MinimalController
 from workers.daemon import DaemonOptions, DaemonSummary, WorkerDaemon
 from workers.evaluators import Evaluator, EvaluatorContext, ProgressCallback, StopCheck
 from workers.exceptions import EvaluationStoppedError

@@ -1,6 +1,6 @@
 """One worker-protocol contract, held by the real service and by the in-memory fake.
 
-`tests/integration/minimal_controller.py` stands in for the controller in the worker-daemon tests;
+`protocol.fake_controller` stands in for the controller in the worker-daemon tests;
 this suite keeps it honest. Each behaviour is written once, against a `Backend`: a
 `ControllerClient` with a worker token plus the few things a test needs the controller itself to
 do (queue a batch, cancel the search, let a lease expire and the reaper run). The behaviours are
@@ -44,6 +44,7 @@ from protocol import (
     TableEvaluatorSpec,
     WorkerCapabilities,
 )
+from protocol.fake_controller import ControllerServer, MinimalController
 from service.store import (
     ArchitectureInput,
     ArchitectureRepository,
@@ -55,7 +56,6 @@ from service.store import (
     utcnow,
 )
 from service.store.tables import BatchRow
-from tests.integration.minimal_controller import ControllerServer, MinimalController
 from tests.integration.test_api import (  # noqa: F401  (make_api is a fixture used below)
     NB201_ARCHS,
     Api,

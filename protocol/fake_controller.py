@@ -1,4 +1,8 @@
-"""An in-memory controller that speaks the worker protocol, for testing worker daemons.
+"""An in-memory controller that speaks the worker protocol: the test fake of the controller's side.
+
+It lives beside the protocol it fakes (as BoTorch ships `botorch.utils.testing`), so that a worker
+test, or anyone writing another worker, can run against it without the service, its database or
+its search loop; it imports only `protocol` and the HTTP stack (FastAPI, uvicorn).
 
 It implements the controller's side of `protocol` faithfully (leases that expire,
 idempotent leasing per worker, heartbeats that extend or cancel, reports idempotent per
@@ -8,13 +12,17 @@ attempts) but keeps everything in memory and has no search loop: a test puts bat
 
 `ControllerServer` serves it with uvicorn in a background thread on a free port, and can be
 stopped and started again on the same port with its state intact, to play a controller outage.
+The contract test ``tests/integration/test_worker_protocol_contract.py`` runs the same requests
+against this fake and the real service, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import secrets
+import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -24,16 +32,9 @@ from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from protocol import (
-    HEARTBEAT_PATH,
-    LEASE_PATH,
-    PROTOCOL_VERSION,
-    REGISTER_PATH,
-    RELEASE_PATH,
-    REPORT_PATH,
+from protocol.errors import ErrorBody, ErrorReason
+from protocol.messages import (
     BatchMember,
-    ErrorBody,
-    ErrorReason,
     EvaluatorKind,
     EvaluatorSpec,
     HeartbeatRequest,
@@ -53,7 +54,14 @@ from protocol import (
     ReportResponse,
     WorkerCapabilities,
 )
-from tests.support.processes import free_port
+from protocol.paths import (
+    HEARTBEAT_PATH,
+    LEASE_PATH,
+    PROTOCOL_VERSION,
+    REGISTER_PATH,
+    RELEASE_PATH,
+    REPORT_PATH,
+)
 
 Auth = Annotated[str | None, Header()]
 """The ``Authorization`` header (module level: FastAPI resolves annotations in module scope)."""
@@ -71,6 +79,8 @@ class RefusalError(Exception):
 
 @dataclass
 class WorkerRecord:
+    """A registered worker as the fake keeps it."""
+
     worker_id: str
     name: str
     instance_id: str
@@ -135,7 +145,7 @@ class MinimalController:
         heartbeat_interval_s: float = 1.0,
         poll_interval_s: float = 0.2,
         max_attempts: int = 3,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
         self.lease_seconds = lease_seconds
@@ -199,7 +209,9 @@ class MinimalController:
         with self._lock:
             self.cancelled_searches.add(search_id)
 
-    def wait_for(self, predicate: Any, timeout_s: float, what: str = "condition") -> None:
+    def wait_for(
+        self, predicate: Callable[[], object], timeout_s: float, what: str = "condition"
+    ) -> None:
         """Poll `predicate()` (under the lock, after reaping) until true, or fail the test."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -412,7 +424,7 @@ class MinimalController:
 
     def create_app(self) -> FastAPI:
         """A FastAPI app serving the worker endpoints of this controller."""
-        app = FastAPI(title="bonas minimal controller (tests)")
+        app = FastAPI(title="bonas fake controller (tests)")
 
         def authorise(authorization: str | None) -> None:
             if authorization != f"Bearer {self.token}":
@@ -466,6 +478,13 @@ def _wall(seconds_from_now: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds_from_now)
 
 
+def _free_port() -> int:
+    """A TCP port on the loopback nobody listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class ControllerServer:
     """Serves a `MinimalController` over HTTP from a background thread.
 
@@ -475,7 +494,7 @@ class ControllerServer:
 
     def __init__(self, controller: MinimalController, port: int | None = None) -> None:
         self.controller = controller
-        self.port = port or free_port()
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._app = controller.create_app()
         self._server: uvicorn.Server | None = None
@@ -491,7 +510,7 @@ class ControllerServer:
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"minimal controller did not start on port {self.port}")
+                raise RuntimeError(f"fake controller did not start on port {self.port}")
             time.sleep(0.02)
 
     def stop(self) -> None:
