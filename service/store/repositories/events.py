@@ -6,6 +6,9 @@ order and a poller could skip the slower one. `EventRepository.append` therefore
 transaction-scoped advisory lock before inserting, which makes appends commit in id order. The lock
 is held until the caller's transaction ends, so append events as the last step of a transaction. On
 SQLite, writers are already serialised by the database lock.
+
+Writers append typed payloads (`append_payload` with a class of `service.events`, which fixes the
+kind and the keys); `append` takes a kind and a raw dict, for tests and imports of old logs.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.events import EventPayload
 from service.store.domain import EventRecord
 from service.store.errors import boundary
 from service.store.repositories.convert import MAX_PAGE_SIZE, to_event
@@ -51,6 +55,13 @@ class EventRepository:
         self._session.add(row)
         self._session.flush()
         return to_event(row)
+
+    def append_payload(
+        self, payload: EventPayload, *, now: datetime, search_id: int | None = None
+    ) -> EventRecord:
+        """Append the event `payload` describes (its kind comes from its class); call it last in
+        the transaction, like `append`."""
+        return self.append(payload.KIND.value, payload.to_json(), now=now, search_id=search_id)
 
     @boundary
     def list_after(
