@@ -38,7 +38,12 @@ import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
 
 from service.app import create_app  # noqa: E402
-from service.controller.events import EventKind  # noqa: E402
+from service.events import (  # noqa: E402
+    BatchLeased,
+    BatchProposed,
+    BatchReported,
+    SurrogateFitted,
+)
 from service.search_spec import SearchSpec  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.store import (  # noqa: E402
@@ -145,13 +150,21 @@ class LoadSearch:
             ids = [record.id for record, _ in added]
             batches = BatchRepository(session)
             batch = batches.create(self.search_id, ids, now=now, fidelity=OBJECTIVE)
-            self._event(events, EventKind.BATCH_PROPOSED, batch.id, now)
+            proposed = BatchProposed(
+                batch_id=batch.id,
+                size=len(ids),
+                keys=tuple(self.space.key(a) for a in members),
+                surrogate_version=version,
+                seconds=0.0,
+            )
+            events.append_payload(proposed, now=now, search_id=self.search_id)
             if stage == "queued":
                 return
             worker = self.workers[3] if stage == "leased" else self.workers[b % 3]
             lease = batches.lease_next(worker, lease_seconds=3600, now=now)
             assert lease is not None and lease.batch_id == batch.id
-            self._event(events, EventKind.BATCH_LEASED, batch.id, now)
+            leased = BatchLeased(batch_id=batch.id, worker_id=worker, attempt=lease.attempt)
+            events.append_payload(leased, now=now, search_id=self.search_id)
             if stage == "leased":
                 progress = {"phase": "lookup", "step": 4, "total_steps": BATCH}
                 batches.heartbeat(
@@ -173,7 +186,10 @@ class LoadSearch:
                 for i, a, truth in zip(ids, members, truths, strict=True)
             ]
             batches.report(batch.id, lease.token, lease.attempt, results, now=now)
-            self._event(events, EventKind.BATCH_REPORTED, batch.id, now)
+            reported = BatchReported(
+                batch_id=batch.id, worker_id=worker, attempt=lease.attempt, stored=len(results)
+            )
+            events.append_payload(reported, now=now, search_id=self.search_id)
 
     def _fit(self, session: Any, version: int, n_observations: int, now: Any) -> None:
         """A snapshot whose fit metrics hold every version's tau, as the controller's do."""
@@ -189,15 +205,11 @@ class LoadSearch:
             n_observations=n_observations,
             now=now,
         )
-        EventRepository(session).append(
-            EventKind.SURROGATE_FITTED.value,
-            {"version": version, "n_observations": n_observations, "fit": fit},
+        EventRepository(session).append_payload(
+            SurrogateFitted(version=version, n_observations=n_observations, fit=fit),
             now=now,
             search_id=self.search_id,
         )
-
-    def _event(self, events: EventRepository, kind: EventKind, batch_id: int, now: Any) -> None:
-        events.append(kind.value, {"batch_id": batch_id}, now=now, search_id=self.search_id)
 
 
 def populate(url: str, table_path: Path, evaluations: int) -> LoadSearch:

@@ -15,6 +15,8 @@ So the results are kept per search and caught up incrementally:
 
 Surrogate versions come the same way, from ``surrogate.fitted`` events (version, results fitted
 on, fit report), rather than from the stored snapshots, whose fit metrics grow with every version.
+Events are read through `service.events.parse_event`; a row it cannot read (an `UnknownEvent`)
+is skipped, and a skipped report shows up as a count mismatch, which reads the search again.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.controller.events import EventKind
 from service.dashboard.series import Result
+from service.events import BatchReported, SurrogateFitted, parse_event
 from service.search_spec import SearchSpec, batch_fidelity
 from service.store import (
     ArchitectureRecord,
@@ -122,9 +124,9 @@ def catch_up(
     cursor = known.cursor
     for event in _events_after(session, search_id, cursor):
         cursor = event.id
-        batch_id = event.payload.get("batch_id")
-        if event.kind == EventKind.BATCH_REPORTED.value and isinstance(batch_id, int):
-            reported.append(batch_id)
+        payload = parse_event(event.kind, event.payload)
+        if isinstance(payload, BatchReported):
+            reported.append(payload.batch_id)
     if not reported:
         return SearchResults(
             known.evaluation_ids, known.results, known.metrics, known.predictions, cursor
@@ -240,18 +242,13 @@ class FitCache:
 
 def fit_of(event: EventRecord) -> Fit | None:
     """The fit an event announces, if it is a ``surrogate.fitted`` event."""
-    if event.kind != EventKind.SURROGATE_FITTED.value:
+    payload = parse_event(event.kind, event.payload)
+    if not isinstance(payload, SurrogateFitted):
         return None
-    payload = event.payload
-    version = payload.get("version")
-    if not isinstance(version, int):
-        return None
-    n_observations = payload.get("n_observations")
-    report = payload.get("fit")
-    report = report if isinstance(report, dict) else {}
+    report = payload.fit
     return Fit(
-        version=version,
-        n_observations=n_observations if isinstance(n_observations, int) else 0,
+        version=payload.version,
+        n_observations=payload.n_observations,
         created_at=event.created_at,
         seconds=_finite(report.get("seconds")),
         final_loss=_finite(report.get("final_loss")),

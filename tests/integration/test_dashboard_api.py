@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import Engine
 
 from service.app import create_app
-from service.controller.events import EventKind
 from service.dashboard.baseline import expected_best
 from service.dashboard.scatter import pareto_front
+from service.events import BatchReported, SurrogateFitted
 from service.search_spec import SearchSpec
 from service.settings import Settings
 from service.store import (
@@ -126,13 +126,10 @@ class Deployment:
         with session_scope(self.engine) as session:
             events = EventRepository(session)
             if version is not None:
-                events.append(
-                    EventKind.SURROGATE_FITTED.value,
-                    {
-                        "version": version,
-                        "n_observations": len(self.written),
-                        "fit": {"seconds": 2.0},
-                    },
+                events.append_payload(
+                    SurrogateFitted(
+                        version=version, n_observations=len(self.written), fit={"seconds": 2.0}
+                    ),
                     now=now,
                     search_id=self.search_id,
                 )
@@ -172,9 +169,10 @@ class Deployment:
                 for arch_id, i in zip(ids, members, strict=True)
             ]
             batches.report(batch.id, lease.token, lease.attempt, results, now=now)
-            events.append(
-                EventKind.BATCH_REPORTED.value,
-                {"batch_id": batch.id},
+            events.append_payload(
+                BatchReported(
+                    batch_id=batch.id, worker_id=worker, attempt=lease.attempt, stored=len(results)
+                ),
                 now=now,
                 search_id=self.search_id,
             )

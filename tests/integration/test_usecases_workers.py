@@ -25,8 +25,8 @@ from protocol import (
     WorkerCapabilities,
 )
 from service.auth import Principal
-from service.controller.events import EventKind
 from service.errors import ApiError
+from service.events import EventKind
 from service.search_spec import SearchSpec, batch_fidelity
 from service.settings import Settings
 from service.store import (
