@@ -22,6 +22,11 @@ at most `D` mutations from the first member, since a uniform pool holds few clos
 `state_dict` holds the surrogate's weights and regression, the version counter and the sampler's
 state; with the same observations and random generator, a restored strategy proposes exactly
 what the original would have.
+
+Constraints (`surrogate.constraints`): one on an analytic metric (computed by `cost_of`) removes
+infeasible candidates from the pool, the sampler's draws and the related walks, so none is ever
+proposed; one on a measured metric is modelled from `Observation.metrics` and its probability of
+feasibility weighs the acquisition.
 """
 
 from __future__ import annotations
@@ -42,6 +47,17 @@ from surrogate.acquisition import (
     build_acquisition,
     select_batch,
     thompson_select,
+)
+from surrogate.constraints import (
+    ConstraintOptions,
+    ConstraintSet,
+    CostFn,
+    FeasibilityModel,
+    MetricConstraint,
+    build_constrained_acquisition,
+    constrained_thompson_select,
+    observed_feasible,
+    probability_of_feasibility,
 )
 from surrogate.gcn import GCNConfig, GraphFeaturizer
 from surrogate.limits import check_maxima
@@ -177,6 +193,10 @@ class BonasStrategy(Strategy[A]):
         space: The search space.
         options: Options (defaults: `BonasOptions()`).
         sampler: Candidate generator for the pool (default: uniform over the space).
+        constraints: Bounds on metrics (`surrogate.constraints.MetricConstraint`).
+        cost_of: Analytic metrics of an architecture; constraints on the metrics it computes
+            filter the pool, the others are modelled from the observations' metrics.
+        constraint_options: How measured constraints are modelled.
     """
 
     name = "bonas"
@@ -186,8 +206,16 @@ class BonasStrategy(Strategy[A]):
         space: SearchSpace[A],
         options: BonasOptions | None = None,
         sampler: Sampler[A] | None = None,
+        constraints: Sequence[MetricConstraint] = (),
+        cost_of: CostFn | None = None,
+        constraint_options: ConstraintOptions | None = None,
     ) -> None:
         super().__init__(space)
+        self.constraints: ConstraintSet[A] = ConstraintSet(
+            space, constraints, cost_of, constraint_options
+        )
+        self._feasibility: list[FeasibilityModel] = []
+        self._feasible_observed: Tensor | None = None
         self.options = options or BonasOptions()
         if sampler is None and self.options.samplers:
             sampler = build_sampler(space, self.options.samplers)
@@ -218,9 +246,16 @@ class BonasStrategy(Strategy[A]):
         model = self.refit(finite, seed)
         assert self.last_fit is not None  # `refit` has just set it
         refit = RefitReport(version=self.version, fit=self.last_fit)
+        self._feasibility = self.constraints.fit(
+            finite, model, self.options.fit, self.featurizer, seed, self.last_fit.warm_started
+        )
+        self._feasible_observed = torch.tensor(observed_feasible(finite, self.constraints.measured))
         pool, sources = self._pool(finite, model, excluded, rng)
+        short = self._pool_short(len(pool), len(excluded))
+        if short:
+            logger.info("analytic constraints left a pool of %d candidates", len(pool))
         if not pool:
-            return ProposalRound((), refit)
+            return ProposalRound((), refit, pool_short=short)
         X_obs = self.space.encode_many([o.arch for o in finite])
         z_obs = model.transform.forward(torch.tensor([o.value for o in finite]))
         X_pending = self.space.encode_many(list(pending)) if pending else None
@@ -231,8 +266,13 @@ class BonasStrategy(Strategy[A]):
         sources = [*sources, *(["related"] * len(extra_archs))]
         picked = [archs[i] for i in chosen]
         if not picked:
-            return ProposalRound((), refit)
-        mean, std = model.predict_user(self.space.encode_many(picked))
+            return ProposalRound((), refit, pool_short=short)
+        X_picked = self.space.encode_many(picked)
+        mean, std = model.predict_user(X_picked)
+        extras: list[dict[str, Any]] = [{} for _ in picked]
+        if self._feasibility:
+            p_feasible = probability_of_feasibility(self._feasibility, X_picked).tolist()
+            extras = [{"p_feasible": float(p)} for p in p_feasible]
         proposals = tuple(
             Proposal(
                 arch=archs[i],
@@ -241,10 +281,13 @@ class BonasStrategy(Strategy[A]):
                 acquisition_value=float(v),
                 surrogate_version=self.version,
                 source=sources[i],
+                extra=e,
             )
-            for i, m, s, v in zip(chosen, mean.tolist(), std.tolist(), values, strict=True)
+            for i, m, s, v, e in zip(
+                chosen, mean.tolist(), std.tolist(), values, extras, strict=True
+            )
         )
-        return ProposalRound(proposals, refit)
+        return ProposalRound(proposals, refit, pool_short=short)
 
     @property
     def surrogate_version(self) -> int | None:
@@ -317,7 +360,7 @@ class BonasStrategy(Strategy[A]):
             draws = self._draw(size - len(pool), rng)
             for arch, source in draws:
                 key = self.space.key(arch)
-                if key not in seen:
+                if key not in seen and self.constraints.pool_filter.feasible(arch):
                     seen.add(key)
                     pool.append(arch)
                     sources.append(source)
@@ -328,6 +371,15 @@ class BonasStrategy(Strategy[A]):
             pool.extend(extra)
             sources.extend(extra_sources)
         return pool, sources
+
+    def _pool_short(self, size: int, excluded: int) -> bool:
+        """Whether the analytic constraints kept the pool below its size (the space itself
+        still holding more unexcluded architectures)."""
+        if not self.constraints.pool_filter.active:
+            return False
+        space_size = self.space.size()
+        remaining = math.inf if space_size is None else space_size - excluded
+        return size < min(self.options.pool_size, remaining)
 
     def _draw(self, n: int, rng: np.random.Generator) -> list[tuple[A, str]]:
         assert self.sampler is not None
@@ -352,7 +404,7 @@ class BonasStrategy(Strategy[A]):
         while len(pool) < n and misses < 20 * n + 100:
             arch = self.space.sample(rng)
             key = self.space.key(arch)
-            if key in seen:
+            if key in seen or not self.constraints.pool_filter.feasible(arch):
                 misses += 1
                 continue
             seen.add(key)
@@ -364,7 +416,8 @@ class BonasStrategy(Strategy[A]):
             size = self.space.size()
             if size is None or size > self.options.enumerate_limit:
                 return None
-            archs = list(self.space.enumerate())
+            feasible = self.constraints.pool_filter.feasible
+            archs = [a for a in self.space.enumerate() if feasible(a)]
             self._listing = (archs, [self.space.key(a) for a in archs])
         return self._listing
 
@@ -429,8 +482,26 @@ class BonasStrategy(Strategy[A]):
             return Selection([], [])
         if options.name == "ts":
             generator = torch.Generator().manual_seed(seed)
+            if self._feasibility:
+                return constrained_thompson_select(
+                    model, self._feasibility, choices, k, generator, allowed
+                )
             return thompson_select(model, choices, k, generator, allowed)
-        acqf = build_acquisition(model, options, X_obs, z_obs, X_pending, seed)
+        if self._feasibility:
+            assert self._feasible_observed is not None
+            acqf = build_constrained_acquisition(
+                model,
+                self._feasibility,
+                options,
+                X_obs,
+                z_obs,
+                self._feasible_observed,
+                X_pending,
+                seed,
+                self.constraints.options.eta,
+            )
+        else:
+            acqf = build_acquisition(model, options, X_obs, z_obs, X_pending, seed)
         return select_batch(acqf, choices, k, allowed, options.chunk_size, options.prescreen)
 
     def _keys(self, archs: Sequence[A]) -> set[str]:
@@ -448,7 +519,11 @@ class BonasStrategy(Strategy[A]):
             for _ in range(int(rng.integers(1, distance + 1))):
                 arch = self.space.mutate(arch, rng)
             key = self.space.key(arch)
-            if key not in seen and self.space.distance(anchor, arch) <= distance:
+            if (
+                key not in seen
+                and self.space.distance(anchor, arch) <= distance
+                and self.constraints.pool_filter.feasible(arch)
+            ):
                 seen.add(key)
                 extra.append(arch)
         return extra
@@ -485,6 +560,7 @@ class BonasStrategy(Strategy[A]):
             "version": self.version,
             "model": None if self.model is None else self.model.to_state(),
             "sampler": None if self.sampler is None else self.sampler.state_dict(),
+            "feasibility": self.constraints.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -493,3 +569,4 @@ class BonasStrategy(Strategy[A]):
         self.model = None if model_state is None else load_surrogate(self.featurizer, model_state)
         if self.sampler is not None and state.get("sampler") is not None:
             self.sampler.load_state_dict(state["sampler"])
+        self.constraints.load_state_dict(state.get("feasibility") or {}, self.featurizer)

@@ -16,7 +16,7 @@ way), and a strategy that numbers its surrogates says so through `surrogate_vers
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -37,10 +37,13 @@ class Observation(Generic[A]):
     Attributes:
         arch: The architecture.
         value: The objective, larger is better (for example validation accuracy in percent).
+        metrics: Other measured metrics of the result by name (for example
+            `edgegpu_latency`), which constraints on measured metrics are modelled from.
     """
 
     arch: A
     value: float
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,10 +92,13 @@ class ProposalRound(Generic[A]):
         refit: The refit this call made, or None when it made none (a strategy without a
             surrogate, or one still proposing its initial random batch). A refit may come with
             no proposals, when nothing is left to score.
+        pool_short: The analytic constraints left fewer feasible candidates than the pool
+            was meant to hold, after the bounded extra draws (`surrogate.constraints`).
     """
 
     proposals: tuple[Proposal[A], ...] = ()
     refit: RefitReport | None = None
+    pool_short: bool = False
 
 
 class Strategy(ABC, Generic[A]):
