@@ -3,7 +3,8 @@
 A package of its own because both sides import it and neither may import the other
 (``tests/unit/test_import_rules.py``): `protocol.paths` (version, prefix, endpoint paths),
 `protocol.errors` (the reasons of refused requests, for every endpoint), `protocol.messages`
-(the request and reply models), `protocol.names` (what a data name in a spec may be).
+(the request and reply models), `protocol.training` (the training options a search sets and a
+lease carries), `protocol.names` (what a data name in a spec may be).
 
 The controller (``service/``) imports these models to validate what workers send and to shape its
 answers; the daemon (``workers/``) imports them to build requests and parse replies. Nothing else
@@ -94,6 +95,10 @@ from protocol.paths import (
     RETRYABLE_STATUS_CODES,
     WORKERS_PREFIX,
 )
+from protocol.training import (
+    TRAINING_MAXIMA,
+    TrainingOptions,
+)
 
 __all__ = [
     "API_PREFIX",
@@ -107,6 +112,7 @@ __all__ = [
     "RELEASE_PATH",
     "REPORT_PATH",
     "RETRYABLE_STATUS_CODES",
+    "TRAINING_MAXIMA",
     "WORKERS_PREFIX",
     "BatchMember",
     "DataName",
@@ -137,6 +143,7 @@ __all__ = [
     "ReportResponse",
     "StandaloneEvaluatorSpec",
     "TableEvaluatorSpec",
+    "TrainingOptions",
     "WeightSharingEvaluatorSpec",
     "WorkerCapabilities",
     "check_name",

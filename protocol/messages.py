@@ -45,6 +45,7 @@ from protocol.base import Identifier, JSONValue, Message, Name
 from protocol.errors import ErrorReason
 from protocol.names import MAX_NAME_LENGTH, DataPathError, check_name
 from protocol.paths import PROTOCOL_VERSION
+from protocol.training import TrainingOptions
 
 # --- registration --------------------------------------------------------------------------------
 
@@ -189,8 +190,9 @@ class _TrainingEvaluatorSpec(Message):
 
     Attributes:
         dataset: The data to train and validate on.
-        train: The trainer's options (`workers.training.TrainOptions` fields, checked by the
-            worker); ``seed`` is taken from the lease, ``method`` from ``kind``.
+        train: The trainer's options (`TrainingOptions`), validated by the service at
+            submission and again as part of the lease; ``seed`` is taken from the lease,
+            ``method`` from ``kind``.
         objective_metric: Which measured metric is the objective (default: validation
             accuracy in percent, on the held-out part of the training data).
         fidelity: Label of what the numbers measure (default ``"supernet"`` or
@@ -198,7 +200,7 @@ class _TrainingEvaluatorSpec(Message):
     """
 
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
-    train: dict[str, JSONValue] = Field(default_factory=dict)
+    train: TrainingOptions = Field(default_factory=TrainingOptions)
     objective_metric: Annotated[str, Field(min_length=1)] = "val_accuracy"
     fidelity: str | None = None
 

@@ -6,9 +6,13 @@ the strategy once, so that a bad space declaration, an unknown sampler or a miss
 refused at submission with a message that says which field is wrong and what is accepted, rather
 than failing later inside the controller loop.
 
+A spec is validated once: at submission, and once per process for a stored one
+(`SearchSpec.from_stored`, which keeps the validated object, and a spec submitted in the process
+is kept already). Its space is built once per spec object (`SearchSpec.search_space`).
+
 The builders turn a validated spec into the objects the controller and the lease need:
 
-* `build_space(spec)`: the `SearchSpace`;
+* `build_space(spec)`: the `SearchSpace` (the spec's own, built once);
 * `build_strategy(spec, space)`: the `Strategy` (BONAS with its samplers, or a baseline);
 * `build_evaluator_spec(spec)`: the evaluator spec a worker receives in every lease of the search
   (a `protocol` model);
@@ -27,7 +31,12 @@ Example (YAML, as ``bonas submit`` reads it)::
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -37,6 +46,7 @@ from protocol import (
     DatasetSpec,
     StandaloneEvaluatorSpec,
     TableEvaluatorSpec,
+    TrainingOptions,
     WeightSharingEvaluatorSpec,
 )
 from surrogate.acquisition import ACQUISITION_NAMES, AcquisitionName
@@ -97,42 +107,17 @@ class _TrainingEvaluator(_Spec):
     Attributes:
         dataset: The data (``digits`` needs no files; ``cifar10``, ``cifar100`` and
             ``imagefolder`` read files on the workers' machines).
-        train: Trainer options (`workers.training.TrainOptions` fields, e.g. ``epochs``,
-            ``warmup_epochs``, ``channels``, ``batch_size``), checked at submission as a
-            worker will read them, so that a typo is refused before any batch is queued.
+        train: Trainer options (`protocol.TrainingOptions`: ``epochs``, ``warmup_epochs``,
+            ``channels``, ``batch_size``...), the very model a worker reads from the lease, so
+            they are validated once, here, and a typo is refused before any batch is queued.
+            Stored specs keep the same names, so older ones load unchanged.
         fidelity: Label of what the numbers measure; give different training budgets
             different labels.
     """
 
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
-    train: JSONDict = Field(default_factory=dict)
+    train: TrainingOptions = Field(default_factory=TrainingOptions)
     fidelity: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-
-    @field_validator("train")
-    @classmethod
-    def _plain_options(cls, train: JSONDict) -> JSONDict:
-        for name, value in train.items():
-            if name in ("seed", "method"):
-                raise ValueError(
-                    f"train.{name} is set by the search (the seed from `seed`, the method from "
-                    "the evaluator kind); remove it"
-                )
-            if value is not None and not isinstance(value, bool | int | float | str):
-                raise ValueError(f"train.{name} must be a number, a string or a boolean")
-        return train
-
-    @model_validator(mode="after")
-    def _options_a_worker_accepts(self) -> _TrainingEvaluator:
-        # Imported here: the trainer (and torch's heavier modules) load only for such specs.
-        from workers.training.exceptions import TrainingError
-        from workers.training.options import TrainOptions
-
-        method = getattr(self, "kind", "weight_sharing")
-        try:
-            TrainOptions.from_dict({**self.train, "method": method, "seed": 0})
-        except (TrainingError, ValueError, TypeError) as error:
-            raise ValueError(f"train: {error}") from None
-        return self
 
 
 class WeightSharingEvaluator(_TrainingEvaluator):
@@ -332,14 +317,14 @@ class SearchSpec(_Spec):
                 f"unknown search space {space!r}; give a built-in name "
                 f"({', '.join(BUILTIN_SPACE_NAMES)}) or a declaration mapping with a `type`"
             )
-        try:
-            _space_of(space)
-        except SurrogateError as error:
-            raise ValueError(f"bad search space: {error}") from error
         return space
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchSpec:
+        try:
+            size = self.search_space.size()
+        except SurrogateError as error:
+            raise ValueError(f"bad search space: {error}") from error
         if isinstance(self.evaluator, TableEvaluator) and self.evaluator.report_columns:
             reported = {*self.evaluator.report_columns, self.objective.metric}
             missing = [c.metric for c in self.constraints if c.metric not in reported]
@@ -357,25 +342,105 @@ class SearchSpec(_Spec):
             raise ValueError(
                 f"batch_size ({self.batch_size}) exceeds the evaluation budget ({budget})"
             )
-        size = build_space(self).size()
         if size is not None and self.batch_size > size:
             raise ValueError(f"batch_size ({self.batch_size}) exceeds the space's size ({size})")
-        build_strategy(self, build_space(self))  # raises ValueError naming the bad option
+        build_strategy(self, self.search_space)  # raises ValueError naming the bad option
         return self
+
+    @functools.cached_property
+    def search_space(self) -> SearchSpace[Any]:
+        """The spec's search space, built once per spec object (validation builds it first).
+
+        A declared space is rebuilt from its declaration, which costs as much as validating
+        it; keeping it here means one submission builds it once, and so does every later
+        `from_stored` load of the same stored spec (that cache keeps the object).
+
+        Raises:
+            SurrogateError: The declaration is refused (only while validating).
+        """
+        return _space_of(self.space)
 
     # --- what the store keeps -----------------------------------------------------------------
 
     def stored(self) -> dict[str, Any]:
-        """The JSON form stored with the search (`SearchSpec.model_validate` reads it back)."""
-        return self.model_dump(mode="json")
+        """The JSON form stored with the search (`SearchSpec.from_stored` reads it back).
+
+        The stored form is remembered with this spec, so that loading it in this process
+        returns this object rather than validating it again.
+        """
+        stored = self.model_dump(mode="json")
+        _LOADED.remember(_stored_key(stored), self)
+        return stored
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> SearchSpec:
+        """The validated spec of a stored search: validated by today's rules, once per process.
+
+        Every part of the service that needs a stored search's spec (the controller's context,
+        each proposal round, the API's and dashboard's views) loads it here. A stored spec is
+        validated the first time it is seen (so one that today's rules refuse is refused
+        again, and the caller retires its search) and the object is kept, with its built
+        space, in a small cache keyed by the stored JSON; a spec submitted in this process is
+        already there (`stored`).
+
+        Raises:
+            pydantic.ValidationError: Today's rules refuse the stored spec.
+        """
+        key = _stored_key(stored)
+        spec = _LOADED.get(key)
+        if spec is None:
+            spec = cls.model_validate_json(key)
+            _LOADED.remember(key, spec)
+        return spec
 
     def space_description(self) -> dict[str, Any]:
         """The space's `describe()`, stored with the search and sent in every lease."""
-        return build_space(self).describe()
+        return self.search_space.describe()
 
     def feasible(self, metrics: dict[str, Any]) -> bool:
         """Whether a result's metrics meet every constraint."""
         return all(c.satisfied_by(metrics) for c in self.constraints)
+
+
+# --- stored specs -------------------------------------------------------------------------------
+
+MAX_LOADED_SPECS = 256
+"""Validated stored specs kept by `SearchSpec.from_stored` (one per active search suffices)."""
+
+
+def _stored_key(stored: Mapping[str, Any]) -> str:
+    """The canonical JSON text of a stored spec: the cache's key, and what is validated."""
+    return json.dumps(stored, sort_keys=True, allow_nan=False)
+
+
+class _LoadedSpecs:
+    """A bounded, thread-safe map from stored JSON to its validated spec (least recent out)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._specs: OrderedDict[str, SearchSpec] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> SearchSpec | None:
+        with self._lock:
+            spec = self._specs.get(key)
+            if spec is not None:
+                self._specs.move_to_end(key)
+            return spec
+
+    def remember(self, key: str, spec: SearchSpec) -> None:
+        with self._lock:
+            self._specs[key] = spec
+            self._specs.move_to_end(key)
+            while len(self._specs) > self._size:
+                self._specs.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._specs.clear()
+
+
+_LOADED = _LoadedSpecs(MAX_LOADED_SPECS)
 
 
 # --- builders -------------------------------------------------------------------------------------
@@ -386,8 +451,8 @@ def _space_of(space: str | JSONDict) -> SearchSpace[Any]:
 
 
 def build_space(spec: SearchSpec) -> SearchSpace[Any]:
-    """The search space of `spec` (built-in spaces are shared instances)."""
-    return _space_of(spec.space)
+    """The search space of `spec`: `SearchSpec.search_space`, built once per spec object."""
+    return spec.search_space
 
 
 def build_strategy(spec: SearchSpec, space: SearchSpace[Any]) -> Strategy[Any]:
@@ -428,7 +493,7 @@ def build_evaluator_spec(
     )
     return kind(
         dataset=evaluator.dataset,
-        train=dict(evaluator.train),
+        train=evaluator.train,
         objective_metric=spec.objective.metric,
         fidelity=batch_fidelity(spec),
     )

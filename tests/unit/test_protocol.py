@@ -31,6 +31,7 @@ from protocol import (
     ReportRequest,
     StandaloneEvaluatorSpec,
     TableEvaluatorSpec,
+    TrainingOptions,
     WeightSharingEvaluatorSpec,
 )
 from workers.exceptions import (
@@ -91,7 +92,11 @@ def test_lease_round_trips_through_json() -> None:
         ({"kind": "table", "path": "a.csv", "objective_column": "acc"}, TableEvaluatorSpec),
         ({"kind": "weight_sharing"}, WeightSharingEvaluatorSpec),
         (
-            {"kind": "standalone", "dataset": {"name": "cifar10", "path": "d"}, "train": {"e": 1}},
+            {
+                "kind": "standalone",
+                "dataset": {"name": "cifar10", "path": "d"},
+                "train": {"epochs": 1},
+            },
             StandaloneEvaluatorSpec,
         ),
     ],
@@ -105,7 +110,7 @@ def test_evaluator_spec_is_chosen_by_kind(spec: dict[str, Any], cls: type) -> No
 def test_weight_sharing_defaults_to_digits() -> None:
     spec = WeightSharingEvaluatorSpec()
     assert spec.dataset.name == "digits"
-    assert spec.train == {}
+    assert spec.train == TrainingOptions()
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from protocol import (
     StandaloneEvaluatorSpec,
     TableEvaluatorSpec,
+    TrainingOptions,
     WeightSharingEvaluatorSpec,
 )
 from service.search_spec import (
@@ -94,14 +95,16 @@ def test_training_options_set_by_the_search_are_refused() -> None:
     evaluator = {"kind": "weight_sharing", "train": {"seed": 3}}
     assert "train.seed is set by the search" in refused(spec(evaluator=evaluator))
     nested = {"kind": "standalone", "train": {"epochs": [1, 2]}}
-    assert "train.epochs must be a number" in refused(spec(evaluator=nested))
-    # Options are checked as the worker will read them, before any batch is queued.
+    assert "train.epochs\n  Input should be a valid integer" in refused(spec(evaluator=nested))
+    # Options are checked by the model the worker reads, before any batch is queued.
     typo = {"kind": "weight_sharing", "train": {"epochz": 3}}
-    assert "unknown training options ['epochz']" in refused(spec(evaluator=typo))
+    assert "unknown training options ['epochz']; accepted: epochs," in refused(spec(evaluator=typo))
     negative = {"kind": "standalone", "train": {"batch_size": 0}}
-    assert "batch_size must be >= 1" in refused(spec(evaluator=negative))
+    assert "train.batch_size\n  Input should be greater than or equal to 1" in refused(
+        spec(evaluator=negative)
+    )
     schedule = {"kind": "weight_sharing", "train": {"schedule": "round-robin"}}
-    assert "schedule must be one of" in refused(spec(evaluator=schedule))
+    assert "Input should be 'fair' or 'random'" in refused(spec(evaluator=schedule))
 
 
 def test_builders_make_the_named_strategy() -> None:
@@ -143,7 +146,7 @@ def test_evaluator_specs_for_the_lease() -> None:
     )
     trained = build_evaluator_spec(shared)
     assert isinstance(trained, WeightSharingEvaluatorSpec)
-    assert trained.train == {"epochs": 5} and trained.objective_metric == "val_accuracy"
+    assert trained.train == TrainingOptions(epochs=5) and trained.objective_metric == "val_accuracy"
     assert trained.dataset.name == "digits" and batch_fidelity(shared) == "supernet"
 
     alone = SearchSpec.model_validate(spec(evaluator={"kind": "standalone", "fidelity": "long"}))

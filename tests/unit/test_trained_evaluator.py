@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from protocol import (
     BatchMember,
@@ -56,7 +58,7 @@ def test_create_evaluator_builds_each_training_kind() -> None:
 
 def test_train_options_take_method_from_the_kind_and_seed_from_the_lease() -> None:
     evaluator = WeightSharingEvaluator(EvaluatorContext())
-    spec = WeightSharingEvaluatorSpec(train={"epochs": 2, "channels": 4, "seed": 99})
+    spec = WeightSharingEvaluatorSpec(train={"epochs": 2, "channels": 4})
     options = evaluator.train_options(spec, seed=7)
     assert options.method == "weight_sharing" and options.seed == 7
     assert options.epochs == 2 and options.channels == 4
@@ -67,15 +69,20 @@ def test_train_options_take_method_from_the_kind_and_seed_from_the_lease() -> No
 @pytest.mark.parametrize(
     ("train", "message"),
     [
-        ({"method": "standalone"}, "contradicts"),
+        ({"method": "standalone"}, "train.method is set by the search"),
+        ({"seed": 99}, "train.seed is set by the search"),
         ({"learning_rate": 0.1}, "unknown training options"),
         ({"batch_size": 0}, "batch_size"),
     ],
 )
-def test_bad_train_options_fail_the_batch(train: dict[str, Any], message: str) -> None:
-    evaluator = WeightSharingEvaluator(EvaluatorContext())
-    with pytest.raises(EvaluationError, match=message):
-        evaluator.train_options(WeightSharingEvaluatorSpec(train=train), seed=0)
+def test_bad_train_options_are_refused_when_the_lease_is_parsed(
+    train: dict[str, Any], message: str
+) -> None:
+    # The lease's own model validates the options: no evaluator parses them a second time.
+    good = make_lease(WeightSharingEvaluatorSpec()).model_dump(mode="json")
+    bad = {**good, "evaluator": {**good["evaluator"], "train": train}}
+    with pytest.raises(ValidationError, match=message):
+        Lease.model_validate_json(json.dumps(bad))
 
 
 def test_dataset_paths_resolve_on_the_worker_and_options_pass_through(tmp_path: Path) -> None:

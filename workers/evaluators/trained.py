@@ -1,10 +1,11 @@
 """What the two training evaluators share: turning a lease into a `train_batch` call.
 
 `workers.training.train_batch` does the work; this module translates in both directions:
-the wire's dataset and training options into the trainer's typed ones (resolving paths on this
-machine, taking the seed from the lease), the trainer's progress into heartbeat progress, and
-its per-member results into `MemberReport`s. Loaded datasets are kept between batches, since a
-search trains every batch on the same data.
+the wire's dataset into the trainer's (resolving paths on this machine) and its training options,
+already validated as part of the lease (`protocol.TrainingOptions`), into the trainer's
+configuration (adding the method and the lease's seed); the trainer's progress into heartbeat
+progress, and its per-member results into `MemberReport`s. Loaded datasets are kept between
+batches, since a search trains every batch on the same data.
 """
 
 from __future__ import annotations
@@ -106,16 +107,10 @@ class TrainedEvaluator(Evaluator):
     def train_options(self, spec: TrainingSpec, seed: int) -> TrainOptions:
         """The spec's training options, with this evaluator's method and the lease's seed.
 
-        Raises:
-            EvaluationError: The options are unknown or out of range.
+        The options were validated when the lease was parsed; only the seed is new here, and
+        the lease's model bounds it too.
         """
-        method = spec.train.get("method", self.kind.value)
-        if method != self.kind.value:
-            raise EvaluationError(f"training method {method!r} contradicts evaluator {self.kind}")
-        try:
-            return TrainOptions.from_dict({**spec.train, "method": self.kind.value, "seed": seed})
-        except (TrainingError, ValueError, TypeError) as error:
-            raise EvaluationError(f"bad training options: {error}") from error
+        return TrainOptions.for_batch(spec.train, self.kind.value, seed)
 
     def dataset(self, spec: DatasetSpec) -> Dataset:
         """The dataset a spec names, loaded once and kept for the next batches.
