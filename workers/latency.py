@@ -54,8 +54,8 @@ class LatencyOptions:
     """
 
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
-    warmup: int = 10
-    repeats: int = 30
+    warmup: int = 5
+    repeats: int = 20
 
     def __post_init__(self) -> None:
         if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
