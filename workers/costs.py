@@ -105,3 +105,10 @@ def count_cost(network: nn.Module, x: torch.Tensor, *args: Any) -> Cost:
         network(x, *args)
     network.train(was_training)
     return Cost(params, counter.flops)
+
+
+def member_flops(
+    space: SearchSpace[Any], arch: Any, config: SupernetConfig, image_size: tuple[int, int]
+) -> float:
+    """Analytic FLOPs per image of `arch`'s own network: the `flops` metric a worker reports."""
+    return float(member_cost(space, arch, config, image_size).flops)

@@ -199,3 +199,21 @@ def test_errors_name_what_is_accepted() -> None:
         NetworkShape(channels=0)
     with pytest.raises(CostModelError, match="no cost model"):
         default_network(object())  # type: ignore[arg-type]
+
+
+def test_the_trainer_reports_each_members_flops_beside_its_params() -> None:
+    from workers.datasets import DatasetSpec, load_dataset
+    from workers.training import TrainOptions, train_batch
+    from workers.training.trainer import supernet_config
+
+    digits = load_dataset(DatasetSpec(max_train=64))
+    options = TrainOptions(
+        steps_per_member=1, warmup_epochs=0, batch_size=32, eval_batch_size=128, channels=4
+    )
+    space = get_space("nb201")
+    archs = [space.sample(np.random.default_rng(seed)) for seed in range(2)]
+    config = supernet_config(digits, options)
+    for result, arch in zip(train_batch(space, archs, digits, options), archs, strict=True):
+        measured = _measured(space, arch, config, digits.image_shape)
+        assert result.metrics["flops"] == measured.flops
+        assert result.metrics["params"] == measured.params

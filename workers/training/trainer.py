@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from surrogate.spaces.base import SearchSpace
+from workers.costs import member_flops
 from workers.datasets.base import Dataset
 from workers.datasets.loader import TrainBatches, calibration_images, eval_batches
 from workers.supernets import Supernet, SupernetConfig, build_supernet
@@ -385,6 +386,9 @@ def _evaluate_all(
                     "val_loss": loss,
                     "train_loss": train_losses[index],
                     "params": float(session.model.count_parameters(arch)),
+                    "flops": member_flops(
+                        space, arch, session.model.config, session.dataset.image_shape
+                    ),
                 },
                 timings={
                     "train_s": batch_train_s / len(members),
