@@ -7,8 +7,9 @@ The worker daemon calls one function:
 which trains the batch as `options.method` says (`"weight_sharing"`: one supernet over the
 union of the batch; `"standalone"`: each architecture from scratch, one after another) and
 returns one `MemberResult` per architecture (metrics: `val_accuracy` in percent on the
-validation part of the training data, `val_loss`, `train_loss`, `params`). If `should_stop`
-returns True at any step, `TrainingStopped` is raised and nothing is returned.
+validation part of the training data, `val_loss`, `train_loss`, `params`, and `flops` per
+image from `workers.costs`). If `should_stop` returns True at any step, `TrainingStopped`
+is raised and nothing is returned.
 
 Data-parallel training of one batch over several GPUs of a host runs under `torchrun`; see
 `workers.training.ddp`.
