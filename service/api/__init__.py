@@ -8,6 +8,7 @@ from protocol import API_PREFIX
 from service.api import (
     architectures,
     events,
+    export,
     health,
     metrics,
     pools,
@@ -32,7 +33,7 @@ def api_router() -> APIRouter:
     """Every versioned router under ``/api/v1``, each documenting the error answers."""
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(health.router)
-    for module in (searches, architectures, workers, events, tokens, pools):
+    for module in (searches, architectures, export, workers, events, tokens, pools):
         router.include_router(module.router, responses=ERROR_RESPONSES)
     return router
 

@@ -1,23 +1,23 @@
 """``/api/v1/pools``: admins grant worker pools to users (who a worker token serves).
 
 A worker token serves its owner name and every user that name was granted to as a pool; the
-model is described in `service.store.repositories.pools`. Only admins see or change grants.
+model is described in `service.store.repositories.pools`, the use cases in
+`service.usecases.pools`. Only admins see or change grants.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
+from service.api.deps import ClockDep, ReadSessionDep, SessionDep
 from service.api.params import Limit, Offset
-from service.auth import AdminDep, SessionDep
-from service.errors import NOT_FOUND, ApiError
+from service.auth import AdminDep
 from service.schemas import Page
-from service.schemas.common import ApiModel
-from service.store import PoolGrant, PoolRepository, utcnow
 from service.store.tables import NAME_LENGTH
+from service.usecases import pools
+from service.usecases.pools import PoolGrantOut
 
 router = APIRouter(prefix="/pools", tags=["pools"])
 
@@ -30,28 +30,10 @@ OwnerName = Annotated[
 ]
 
 
-class PoolGrantOut(ApiModel):
-    """A pool granted to a user: worker tokens of `pool` lease `owner`'s batches.
-
-    Attributes:
-        pool: The pool (the owner name of its worker tokens).
-        owner: The user whose searches the pool's workers serve.
-        granted_at: When the grant was made.
-    """
-
-    pool: str
-    owner: str
-    granted_at: datetime
-
-    @classmethod
-    def of(cls, grant: PoolGrant) -> PoolGrantOut:
-        return cls(pool=grant.pool, owner=grant.owner, granted_at=grant.granted_at)
-
-
 @router.get("", summary="List pool grants")
 def list_grants(
     principal: AdminDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     pool: Annotated[
         str | None, Query(min_length=1, max_length=NAME_LENGTH, description="One pool's grants.")
     ] = None,
@@ -59,21 +41,15 @@ def list_grants(
     offset: Offset = 0,
 ) -> Page[PoolGrantOut]:
     """Every grant (or one pool's), by pool then owner."""
-    grants = PoolRepository(session).list(pool=pool)
-    return Page[PoolGrantOut](
-        items=[PoolGrantOut.of(g) for g in grants[offset : offset + limit]],
-        total=len(grants),
-        limit=limit,
-        offset=offset,
-    )
+    return pools.list_grants(session, pool=pool, limit=limit, offset=offset)
 
 
 @router.put("/{pool}/owners/{owner}", summary="Grant a pool to a user")
 def grant(
-    pool: PoolName, owner: OwnerName, principal: AdminDep, session: SessionDep
+    pool: PoolName, owner: OwnerName, principal: AdminDep, session: SessionDep, clock: ClockDep
 ) -> PoolGrantOut:
     """Let worker tokens of `pool` lease `owner`'s batches (granting twice keeps the first)."""
-    return PoolGrantOut.of(PoolRepository(session).grant(pool, owner, now=utcnow()))
+    return pools.grant_pool(session, clock(), pool, owner)
 
 
 @router.delete(
@@ -83,5 +59,4 @@ def grant(
 )
 def revoke(pool: PoolName, owner: OwnerName, principal: AdminDep, session: SessionDep) -> None:
     """Stop `pool`'s workers from leasing `owner`'s batches (leases held run to their end)."""
-    if not PoolRepository(session).revoke(pool, owner):
-        raise ApiError(404, NOT_FOUND, f"pool {pool!r} is not granted to {owner!r}")
+    pools.revoke_grant(session, pool, owner)

@@ -28,14 +28,13 @@ from protocol import (
     ReportRequest,
     ReportResponse,
 )
-from service.api.deps import ClockDep
+from service.api.deps import ClockDep, notify
 from service.api.params import BatchId, Limit, Offset, WorkerId
-from service.api.searches import notify
-from service.api.views import batch_visible
 from service.auth import EngineDep, Principal, PrincipalDep, SettingsDep, WorkerDep
 from service.schemas import BatchOut, ErrorResponse, Page, WorkerOut
 from service.store import BatchRepository, WorkerRecord, WorkerRepository, session_scope
 from service.usecases import workers as usecases
+from service.usecases.summary import batch_visible
 
 router = APIRouter(prefix="/workers", tags=["workers"])
 

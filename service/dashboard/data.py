@@ -15,14 +15,6 @@ from typing import Any, TypeGuard
 import numpy as np
 from sqlalchemy.orm import Session
 
-from service.api.views import (
-    batch_visible,
-    best_view,
-    budget_out,
-    counts_out,
-    feasible,
-    spec_of,
-)
 from service.auth import Principal
 from service.dashboard import diagnostics
 from service.dashboard.baseline import (
@@ -70,6 +62,14 @@ from service.store import (
     SearchState,
     WorkerRecord,
     WorkerRepository,
+)
+from service.usecases.summary import (
+    batch_visible,
+    best_view,
+    budget_out,
+    counts_out,
+    feasible,
+    spec_of,
 )
 from surrogate.ranking import RankAgreement, tau_by_version
 

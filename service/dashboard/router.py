@@ -28,7 +28,6 @@ from fastapi.responses import Response
 
 from protocol import API_PREFIX
 from service.api.params import SearchId
-from service.api.views import spec_of, visible_search
 from service.auth import EngineDep, SettingsDep, UserDep
 from service.dashboard import data
 from service.dashboard.baseline import TableValuesCache
@@ -44,6 +43,7 @@ from service.dashboard.schemas import (
 )
 from service.errors import NOT_FOUND, ApiError
 from service.store import session_scope, utcnow
+from service.usecases.summary import spec_of, visible_search
 
 ASSETS = {
     "app.js": "text/javascript",

@@ -57,7 +57,6 @@ from protocol import (
     ReportRequest,
     ReportResponse,
 )
-from service.api.views import batch_visible, event_payload, spec_of
 from service.auth import Principal
 from service.controller.events import EventKind
 from service.errors import ApiError, lease_reason
@@ -76,6 +75,7 @@ from service.store import (
     WorkerRepository,
 )
 from service.store import Lease as StoredLease
+from service.usecases.summary import batch_visible, event_payload, spec_of
 
 logger = logging.getLogger(__name__)
 

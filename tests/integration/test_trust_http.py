@@ -22,7 +22,6 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from service.api.export import MAX_EXPORT_PARAMETERS
 from service.app import create_app
 from service.cli.main import app as cli_app
 from service.client import MAX_SPEC_BYTES, load_spec_file
@@ -37,6 +36,7 @@ from service.store import (
     session_scope,
     utcnow,
 )
+from service.usecases.export import MAX_EXPORT_PARAMETERS
 from tests.integration.service_server import ServiceServer
 from tests.integration.test_api import spec
 

@@ -1,9 +1,14 @@
-"""What the routers share: access checks on searches and the search summary (counts, budget, best).
+"""What the use cases share: access checks on searches and the search summary (counts, budget,
+best).
 
 A search is visible to its owner and to admins; to anyone else it does not exist (404, not 403),
 so a user cannot probe which search ids others have. Batches follow their search: a user sees
 the batches of their own searches (in the workers list and the dashboard summary), a worker
 token those of the owners it serves (`service.store.PoolRepository`), an admin every batch.
+
+The routers, the dashboard and the worker use cases all read a search through these functions,
+so a search means the same thing (the same counts, budget used and best) wherever it is shown.
+Every function takes the caller's session and, where time matters, ``now``; none reads a clock.
 """
 
 from __future__ import annotations
