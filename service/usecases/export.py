@@ -195,8 +195,8 @@ def _network_size(spec: SearchSpec, size: NetworkSize) -> dict[str, int]:
     else:
         classes, channels = DATASET_SHAPES.get(evaluator.dataset.name, (None, 3))
         chosen = {
-            "channels": int(evaluator.train.get("channels", 8)),
-            "cells_per_stage": int(evaluator.train.get("cells_per_stage", 1)),
+            "channels": evaluator.train.channels,
+            "cells_per_stage": evaluator.train.cells_per_stage,
             "in_channels": channels,
         }
         if classes is not None:

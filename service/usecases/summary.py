@@ -13,9 +13,7 @@ Every function takes the caller's session and, where time matters, ``now``; none
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -72,13 +70,8 @@ def batch_visible(session: Session, principal: Principal, batch: BatchRecord) ->
 
 
 def spec_of(search: SearchRecord) -> SearchSpec:
-    """The validated spec of a stored search (parsed once per spec)."""
-    return _parse_spec(json.dumps(search.spec, sort_keys=True))
-
-
-@lru_cache(maxsize=256)
-def _parse_spec(text: str) -> SearchSpec:
-    return SearchSpec.model_validate_json(text)
+    """The validated spec of a stored search (validated once per process, `from_stored`)."""
+    return SearchSpec.from_stored(search.spec)
 
 
 def feasible(spec: SearchSpec, view: ArchitectureView) -> bool | None:

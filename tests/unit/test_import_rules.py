@@ -32,10 +32,6 @@ WORKER_INTERNALS = ("workers.training", "workers.supernets")
 
 KNOWN_SERVICE_TO_WORKER_INTERNALS = frozenset(
     {
-        # The spec validator parses training options with the worker's own parser (issue #14:
-        # typed options validated once, in a package both sides import).
-        ("service/search_spec.py", "workers.training.options"),
-        ("service/search_spec.py", "workers.training.exceptions"),
         # The export route rebuilds a member network to describe it.
         ("service/usecases/export.py", "workers.supernets"),
     }
