@@ -162,15 +162,15 @@ def propose_round(job: RoundJob) -> RoundOutcome:
     import numpy as np
 
     from service.controller.snapshots import decode_state, encode_state, fit_report_metrics
-    from service.search_spec import SearchSpec, build_space, build_strategy
+    from service.search_spec import SearchSpec, build_strategy
 
     started = time.perf_counter()
     if job.torch_threads is not None:
         import torch
 
         torch.set_num_threads(job.torch_threads)
-    spec = SearchSpec.model_validate(job.spec)
-    space = build_space(spec)
+    spec = SearchSpec.from_stored(job.spec)  # validated once per process, space and all
+    space = spec.search_space
     strategy = build_strategy(spec, space)
     outcome = RoundOutcome()
     if job.state is not None:

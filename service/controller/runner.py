@@ -35,7 +35,7 @@ from service.controller.events import EventKind
 from service.controller.isolation import RoundJob, RoundOutcome, RoundProcesses, propose_round
 from service.controller.snapshots import prediction_metrics
 from service.exceptions import InvalidStateTransitionError, StoreUnavailableError
-from service.search_spec import SearchSpec, batch_fidelity, build_space
+from service.search_spec import SearchSpec, batch_fidelity
 from service.states import DEFAULT_MAX_ATTEMPTS
 from service.store import (
     ArchitectureInput,
@@ -490,10 +490,10 @@ class SearchRunner:
         if context is not None:
             return context
         try:
-            spec = SearchSpec.model_validate(search.spec)
+            spec = SearchSpec.from_stored(search.spec)
         except ValidationError as error:
             raise ValueError(str(error)) from error
-        context = _Context(spec, build_space(spec), batch_fidelity(spec))
+        context = _Context(spec, spec.search_space, batch_fidelity(spec))
         with session_scope(self._engine, read_only=True) as session:
             snapshot = SurrogateSnapshotRepository(session).latest(search.id)
         if snapshot is not None:
