@@ -30,8 +30,7 @@ pause/resume/cancel) and then call `notify`; the controller moves ``created`` se
 
 from __future__ import annotations
 
-from service.events import EventKind
 from service.controller.loop import Controller
 from service.controller.runner import SearchRunner, StepResult
 
-__all__ = ["Controller", "EventKind", "SearchRunner", "StepResult"]
+__all__ = ["Controller", "SearchRunner", "StepResult"]

@@ -31,9 +31,18 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from service.controller.events import EventKind
 from service.controller.isolation import RoundJob, RoundOutcome, RoundProcesses, propose_round
 from service.controller.snapshots import prediction_metrics
+from service.events import (
+    BatchFailed,
+    BatchProposed,
+    BatchRequeued,
+    EventPayload,
+    SearchCompleted,
+    SearchFailed,
+    SearchStarted,
+    SurrogateFitted,
+)
 from service.exceptions import InvalidStateTransitionError, StoreUnavailableError
 from service.search_spec import SearchSpec, batch_fidelity
 from service.states import DEFAULT_MAX_ATTEMPTS
@@ -203,14 +212,9 @@ class SearchRunner:
             )
             events = EventRepository(session)
             for outcome in outcomes:
-                kind = (
-                    EventKind.BATCH_FAILED
-                    if outcome.state == BatchState.FAILED
-                    else EventKind.BATCH_REQUEUED
-                )
-                events.append(
-                    kind,
-                    {"batch_id": outcome.batch_id, "reason": outcome.reason},
+                lost = BatchFailed if outcome.state == BatchState.FAILED else BatchRequeued
+                events.append_payload(
+                    lost(batch_id=outcome.batch_id, reason=outcome.reason),
                     now=now,
                     search_id=outcome.search_id,
                 )
@@ -348,7 +352,7 @@ class SearchRunner:
                 return None
             room = spec.batches_in_flight - searches.counts(search.id).batches_in_flight
             snapshots = SurrogateSnapshotRepository(session)
-            events: list[tuple[EventKind, dict[str, Any]]] = []
+            events: list[EventPayload] = []
             for snap in draft.snapshots:
                 info = snapshots.add(
                     search.id,
@@ -365,10 +369,10 @@ class SearchRunner:
                         snap.version,
                     )
                 events.append(
-                    (
-                        EventKind.SURROGATE_FITTED,
-                        {"version": info.version, "n_observations": snap.n_observations}
-                        | {"fit": snap.metrics.get("fit", {})},
+                    SurrogateFitted(
+                        version=info.version,
+                        n_observations=snap.n_observations,
+                        fit=snap.metrics.get("fit", {}),
                     )
                 )
             batch_ids = []
@@ -378,20 +382,17 @@ class SearchRunner:
                     continue
                 batch_ids.append(batch_id)
                 events.append(
-                    (
-                        EventKind.BATCH_PROPOSED,
-                        {
-                            "batch_id": batch_id,
-                            "size": len(proposals),
-                            "keys": [context.space.key(p.arch) for p in proposals],
-                            "surrogate_version": proposals[0].surrogate_version,
-                            "seconds": round(draft.seconds, 3),
-                        },
+                    BatchProposed(
+                        batch_id=batch_id,
+                        size=len(proposals),
+                        keys=tuple(context.space.key(p.arch) for p in proposals),
+                        surrogate_version=proposals[0].surrogate_version,
+                        seconds=round(draft.seconds, 3),
                     )
                 )
             log = EventRepository(session)
-            for kind, payload in events:
-                log.append(kind, payload, now=now, search_id=search.id)
+            for payload in events:
+                log.append_payload(payload, now=now, search_id=search.id)
         return tuple(batch_ids)
 
     def _write_batch(
@@ -432,9 +433,7 @@ class SearchRunner:
                 )
             except InvalidStateTransitionError:  # cancelled meanwhile
                 return SearchRepository(session).get(search.id)
-            EventRepository(session).append(
-                EventKind.SEARCH_STARTED, {}, now=now, search_id=search.id
-            )
+            EventRepository(session).append_payload(SearchStarted(), now=now, search_id=search.id)
         logger.info("search %d started", search.id)
         return started
 
@@ -451,12 +450,9 @@ class SearchRunner:
                 search.id, now=now, reason=f"search {state.value}: {reason}"
             )
             evaluations = searches.counts(search.id).evaluations
-            kind = EventKind.SEARCH_COMPLETED
-            if state != SearchState.COMPLETED:
-                kind = EventKind.SEARCH_FAILED
-            EventRepository(session).append(
-                kind,
-                {"reason": reason, "evaluations": evaluations, "batches_cancelled": cancelled},
+            ended = SearchCompleted if state == SearchState.COMPLETED else SearchFailed
+            EventRepository(session).append_payload(
+                ended(reason=reason, evaluations=evaluations, batches_cancelled=cancelled),
                 now=now,
                 search_id=search.id,
             )

@@ -58,8 +58,8 @@ from protocol import (
     ReportResponse,
 )
 from service.auth import Principal
-from service.controller.events import EventKind
 from service.errors import ApiError, lease_reason
+from service.events import BatchLeased, BatchReleased, BatchReported
 from service.exceptions import LeaseRejectedError, LeaseRejection, NotFoundError
 from service.search_spec import Objective, batch_seed, build_evaluator_spec
 from service.settings import Settings
@@ -75,7 +75,7 @@ from service.store import (
     WorkerRepository,
 )
 from service.store import Lease as StoredLease
-from service.usecases.summary import batch_visible, event_payload, spec_of
+from service.usecases.summary import batch_visible, spec_of
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +170,8 @@ def lease_batch(
     held, new = granted
     lease = _protocol_lease(session, held, now, settings.heartbeat_seconds)
     if new:
-        EventRepository(session).append(
-            EventKind.BATCH_LEASED.value,
-            {"batch_id": held.batch_id, "worker_id": worker_id, "attempt": held.attempt},
+        EventRepository(session).append_payload(
+            BatchLeased(batch_id=held.batch_id, worker_id=worker_id, attempt=held.attempt),
             now=now,
             search_id=held.search_id,
         )
@@ -249,14 +248,13 @@ def record_report(
         raise _lease_refusal(refused, batch, worker_id) from refused
     if outcome.duplicate:
         return Outcome(ReportResponse(stored=0, duplicate=True), wake=None)
-    EventRepository(session).append(
-        EventKind.BATCH_REPORTED.value,
-        {
-            "batch_id": batch_id,
-            "worker_id": worker_id,
-            "attempt": body.attempt,
-            "stored": len(outcome.evaluations),
-        },
+    EventRepository(session).append_payload(
+        BatchReported(
+            batch_id=batch_id,
+            worker_id=worker_id,
+            attempt=body.attempt,
+            stored=len(outcome.evaluations),
+        ),
         now=now,
         search_id=batch.search_id,
     )
@@ -294,9 +292,8 @@ def release_batch(
         if refused.reason == LeaseRejection.CANCELLED:
             return Outcome(ReleaseResponse(requeued=False), wake=None)  # nothing left to do
         raise _lease_refusal(refused, batch, worker_id) from refused
-    EventRepository(session).append(
-        EventKind.BATCH_RELEASED.value,
-        event_payload(
+    EventRepository(session).append_payload(
+        BatchReleased(
             batch_id=batch_id,
             worker_id=worker_id,
             attempt=body.attempt,

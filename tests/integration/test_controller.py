@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 import pytest
 from sqlalchemy import Engine
 
-from service.controller import Controller, EventKind, StepResult
+from service.controller import Controller, StepResult
+from service.events import EventKind
 from service.search_spec import SearchSpec
 from service.settings import Settings
 from service.store import (

@@ -31,8 +31,9 @@ import pytest
 from sqlalchemy import Engine
 
 from service.app import create_app
-from service.controller import Controller, EventKind
+from service.controller import Controller
 from service.controller.isolation import RoundTimeoutError
+from service.events import EventKind
 from service.search_spec import SearchSpec
 from service.settings import Settings
 from service.store import (
