@@ -62,6 +62,11 @@ export class Api {
     return this.get("/api/v1/dashboard/summary");
   }
 
+  /** The event kinds, their labels and the panels each refreshes (read once, at sign-in). */
+  meta() {
+    return this.get("/api/v1/dashboard/meta");
+  }
+
   events(after, limit = 500) {
     return this.get("/api/v1/events", { after, limit });
   }

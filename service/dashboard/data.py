@@ -23,6 +23,7 @@ from service.dashboard.baseline import (
     draw_counts,
 )
 from service.dashboard.cells import CellGraph, cell_graphs
+from service.dashboard.hints import MetricHint, cost_order, metric_hints
 from service.dashboard.results import FitCache, SearchResults
 from service.dashboard.scatter import pareto_front, thin_scatter
 from service.dashboard.schemas import (
@@ -32,6 +33,8 @@ from service.dashboard.schemas import (
     CellGraphOut,
     GraphEdgeOut,
     GraphNodeOut,
+    Hints,
+    MetricHintOut,
     NoticeOut,
     PointsOut,
     PredictionPointsOut,
@@ -73,8 +76,6 @@ from service.usecases.summary import (
 )
 from surrogate.ranking import RankAgreement, tau_by_version
 
-COST_HINTS = ("param", "flop", "latency", "size")
-"""Metric names containing one of these are offered as costs for the trade-off chart."""
 TOP_SCAN = 200
 """Architectures read, best first, while looking for the feasible top ones."""
 WORKER_LIST_LIMIT = 200
@@ -172,6 +173,7 @@ def _search_row(
         finished_at=search.finished_at,
         finished_reason=search.finished_reason,
         notices=[_notice(n) for n in notices],
+        hints=hints_out(spec),
     )
 
 
@@ -226,6 +228,22 @@ def _notice(notice: diagnostics.Notice) -> NoticeOut:
     return NoticeOut(level=notice.level, code=notice.code, title=notice.title, detail=notice.detail)
 
 
+def hints_out(spec: SearchSpec, names: Sequence[str] = ()) -> Hints:
+    """How to show the search's objective, its constrained metrics and `names`."""
+    return {name: _hint_out(hint) for name, hint in metric_hints(spec, names).items()}
+
+
+def _hint_out(hint: MetricHint) -> MetricHintOut:
+    return MetricHintOut(
+        name=hint.name,
+        label=hint.label,
+        short=hint.short,
+        direction=hint.direction,
+        unit=hint.unit,
+        cost=hint.cost,
+    )
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -276,6 +294,7 @@ def series_out(search: SearchRecord, spec: SearchSpec, data: SearchResults, cap:
             value=[s.value for s in steps],
             architecture_id=[s.architecture_id for s in steps],
         ),
+        hints=hints_out(spec),
     )
 
 
@@ -366,6 +385,7 @@ def surrogate_out(
             measured=[r[3] for r in chosen],
             architecture_id=[r[4] for r in chosen],
         ),
+        hints=hints_out(spec),
     )
 
 
@@ -374,23 +394,11 @@ def _float(value: object) -> float | None:
 
 
 def cost_metrics(data: SearchResults) -> list[str]:
-    """Numeric metrics that look like costs (params, FLOPs...), params first."""
+    """Numeric metrics the hints call costs (params, FLOPs...), params first."""
     found: set[str] = set()
     for metrics in data.metrics:
-        for name, value in metrics.items():
-            if name not in found and _number(value) and _is_cost(name):
-                found.add(name)
-    return sorted(found, key=lambda n: (COST_HINTS.index(_hint(n)), n))
-
-
-def _is_cost(name: str) -> bool:
-    lowered = name.lower()
-    return any(h in lowered for h in COST_HINTS)
-
-
-def _hint(name: str) -> str:
-    lowered = name.lower()
-    return next(h for h in COST_HINTS if h in lowered)
+        found.update(name for name, value in metrics.items() if _number(value))
+    return cost_order(found)
 
 
 def tradeoff_out(
@@ -424,6 +432,7 @@ def tradeoff_out(
         thinned=len(kept) < len(rows),
         points=_tradeoff_points([rows[i] for i in kept]),
         front=_tradeoff_points([rows[i] for i in front]),
+        hints=hints_out(spec, metrics),
     )
 
 
@@ -479,6 +488,7 @@ def top_out(session: Session, search: SearchRecord, spec: SearchSpec, limit: int
         maximize=spec.objective.maximize,
         space=search.space_spec,
         items=items,
+        hints=hints_out(spec, sorted({name for item in items for name in item.metrics})),
     )
 
 

@@ -95,26 +95,38 @@ export function percent(fraction) {
   return Number.isFinite(fraction) ? `${Math.round(fraction * 100)}%` : "–";
 }
 
-/** A short display of a metric name: "cifar10valid_val_200ep_1seed" stays, "_" become spaces. */
-export function metricLabel(name) {
-  return String(name ?? "").replaceAll("_", " ");
+// --- metrics, as the server's hints say (MetricHintOut: label, short, direction, unit) ----------
+
+/** The hint the server sent for `name` (a response's `hints`); the bare name if it sent none. */
+export function hintOf(hints, name) {
+  const text = String(name ?? "");
+  return hints?.[name] ?? { name: text, label: text, short: text, direction: null, unit: "number", cost: false };
 }
 
-/** The unit of a cost metric, read from its name: params_M -> "M params", flops_M -> "MFLOPs". */
-export function costLabel(name) {
-  const lowered = String(name).toLowerCase();
-  const millions = /(^|_)m(_|$)/.test(lowered);
-  if (lowered.includes("flop")) return `FLOPs${millions ? " (millions)" : ""}`;
-  if (lowered.includes("param")) return `parameters${millions ? " (millions)" : ""}`;
-  if (lowered.includes("latency")) return `${metricLabel(name)}`;
-  return metricLabel(name);
+const UNIT_SUFFIX = { percent: " (%)", millions: " (millions)", seconds: " (s)" };
+
+/** What an axis title adds for the unit: " (%)", " (millions)", " (s)" or nothing. */
+export function unitSuffix(hint) {
+  return UNIT_SUFFIX[hint.unit] ?? "";
 }
 
-/** Whether values of a metric look like percentages (accuracies between 1.5 and 100). */
-export function looksLikePercent(name, values) {
-  const text = String(name);
-  if (!/acc|top-?1|val|test/i.test(text) || /loss|time|sec|param|flop|lat/i.test(text)) return false;
-  let max = -Infinity;
-  for (const v of values) if (Number.isFinite(v) && v > max) max = v;
-  return max > 1.5 && max <= 100;
+/** An axis title: the metric's label (or its short name, for costs) with its unit. */
+export function axisTitle(hint, { short = false } = {}) {
+  return `${short ? hint.short : hint.label}${unitSuffix(hint)}`;
+}
+
+/** A value of a metric as its unit reads: "93.12%", "1.2M" for a count, "12 s"... */
+export function metricValue(hint, value) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "–";
+  if (hint.unit === "percent") return `${num(value, 4)}%`;
+  if (hint.unit === "millions") return num(value, 3);
+  if (hint.unit === "count") return si(value);
+  if (hint.unit === "seconds") return duration(value);
+  return num(value, 4);
+}
+
+/** "max" or "min" for a metric whose better direction is known, else "". */
+export function goalWord(hint) {
+  if (hint.direction === "higher") return "max";
+  return hint.direction === "lower" ? "min" : "";
 }

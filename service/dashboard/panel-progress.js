@@ -3,7 +3,7 @@
 // "near the best" zooms on the better three quarters of the results, "all results" shows all.
 
 import { drawChart, extent, legend } from "./charts.js";
-import { count, el, looksLikePercent, metricLabel, num, replace } from "./format.js";
+import { axisTitle, count, el, goalWord, hintOf, metricValue, num, replace } from "./format.js";
 import { $, loading, panelError, state } from "./store.js";
 
 export const uses = ["series", "baseline"];
@@ -27,9 +27,8 @@ export function render() {
     $("progress-note").textContent = `${count(data.evaluations)} evaluations`;
     return;
   }
-  const pct = looksLikePercent(data.objective, data.points.value);
-  const unit = pct ? " (%)" : "";
-  const fmt = (v) => num(v, 4) + (pct ? "%" : "");
+  const hint = hintOf(data.hints, data.objective);
+  const fmt = (v) => metricValue(hint, v);
   const xMax = Math.max(data.budget_evaluations ?? 0, data.evaluations, 10);
   const ys = [...data.points.value];
   const layers = [];
@@ -68,17 +67,17 @@ export function render() {
     className: (i) => (!p.feasible[i] ? "pt-infeasible" : p.source[i] === "initial" ? "pt-initial" : "pt-proposed"),
     tip: (i) => [
       `Evaluation #${count(p.index[i])}`,
-      `${metricLabel(data.objective)}: ${fmt(p.value[i])}${p.feasible[i] ? "" : " (breaks a constraint)"}`,
+      `${hint.label}: ${fmt(p.value[i])}${p.feasible[i] ? "" : " (breaks a constraint)"}`,
       `architecture ${p.architecture_id[i]} · proposed by ${p.source[i]}`,
     ],
   });
-  const [yDomain, hidden] = progressRange(data, ys);
+  const [yDomain, hidden] = progressRange(data, ys, hint.direction !== "lower");
   drawChart(container, {
     height: 320,
     xDomain: [0, xMax],
     yDomain,
     xLabel: "evaluations",
-    yLabel: `${metricLabel(data.objective)}${unit}`,
+    yLabel: axisTitle(hint),
     xFormat: (v) => count(v),
     yFormat: (v) => num(v, 4),
     layers,
@@ -86,7 +85,7 @@ export function render() {
   const entries = [
     { label: "initial (random) batch", kind: "dot", class: "pt-initial" },
     { label: "proposed by the strategy", kind: "dot", class: "pt-proposed" },
-    { label: `best so far (${data.maximize ? "max" : "min"})`, kind: "line", class: "line-best" },
+    { label: `best so far (${goalWord(hint)})`, kind: "line", class: "line-best" },
   ];
   if (p.feasible.some((f) => !f)) entries.push({ label: "breaks a constraint", kind: "dot", class: "pt-infeasible" });
   if (baseline?.available) {
@@ -103,11 +102,11 @@ export function render() {
 
 /** The vertical range of the progress chart: everything, or the better three quarters of the
  * results (quartiles over every result, from the server: the points sent over-represent extremes). */
-function progressRange(data, ys) {
+function progressRange(data, ys, maximize) {
   const values = data.points.value;
   if (state.zoom === "all" || data.drawable < 8 || data.quartiles.length !== 3) return [extent(ys, 0.06), 0];
-  const cut = data.maximize ? data.quartiles[0] : data.quartiles[2];
-  const better = (v) => (data.maximize ? v >= cut : v <= cut);
+  const cut = maximize ? data.quartiles[0] : data.quartiles[2];
+  const better = (v) => (maximize ? v >= cut : v <= cut);
   const hidden = Math.round(data.drawable * 0.25);
   return [extent(ys.filter(better), 0.08), values.some((v) => !better(v)) ? hidden : 0];
 }

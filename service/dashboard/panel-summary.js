@@ -7,9 +7,9 @@ import {
   count,
   duration,
   el,
-  looksLikePercent,
-  metricLabel,
-  num,
+  goalWord,
+  hintOf,
+  metricValue,
   percent,
   replace,
 } from "./format.js";
@@ -74,7 +74,7 @@ function renderSearches(summary) {
       el("td", {}, el("div", { class: "strong" }, s.name), el("div", { class: "small muted" }, `#${s.id} · ${s.owner}`)),
       el("td", {}, stateBadge(s.state), s.notices.some((n) => n.level !== "info") ? el("span", { class: "warn-dot", title: s.notices.map((n) => n.title).join("; ") }) : null),
       el("td", { class: "progress-col" }, progressBar(s)),
-      el("td", { class: "num strong" }, formatObjective(s.best, s.objective), el("div", { class: "small muted" }, s.maximize ? "max" : "min")),
+      el("td", { class: "num strong" }, formatObjective(s), el("div", { class: "small muted" }, goalWord(hintOf(s.hints, s.objective)))),
       el("td", {}, el("div", {}, s.space), el("div", { class: "small muted" }, s.evaluator)),
     ),
   );
@@ -136,13 +136,13 @@ function renderDetailHead() {
     ...stat("Evaluations", count(search.done), ` / ${budget}`),
     ...stat("In flight", count(search.in_flight), search.queued ? ` +${count(search.queued)} queued` : ""),
     ...stat("Budget used", percent(search.fraction_used)),
-    ...stat(`Best ${metricLabel(search.objective)}`, formatObjective(search.best, search.objective)),
+    ...stat(`Best ${hintOf(search.hints, search.objective).label}`, formatObjective(search)),
   );
   const shown = new Set((state.summary?.notices ?? []).map((n) => n.code));
   renderNotices($("search-notices"), search.notices.filter((n) => !shown.has(n.code)));
 }
 
-function formatObjective(value, metric) {
-  if (value === null || value === undefined) return "–";
-  return num(value, 4) + (looksLikePercent(metric, [value]) ? "%" : "");
+/** A search's best objective so far, as the hint of its objective says. */
+function formatObjective(search) {
+  return metricValue(hintOf(search.hints, search.objective), search.best);
 }

@@ -3,7 +3,7 @@
 // joins in for long searches).
 
 import { drawChart, extent, hideTooltip, legend, mix } from "./charts.js";
-import { count, duration, el, looksLikePercent, metricLabel, num, replace } from "./format.js";
+import { axisTitle, count, duration, el, hintOf, metricValue, num, replace, unitSuffix } from "./format.js";
 import { $, loading, panelError, state } from "./store.js";
 
 const VERSION_LIGHT = "#c7d2fe";
@@ -42,16 +42,16 @@ export function render() {
   const vMin = Math.min(...versions, ...p.version);
   const vMax = Math.max(...versions, ...p.version);
   const shade = (v) => mix(VERSION_LIGHT, VERSION_DARK, vMax === vMin ? 1 : (v - vMin) / (vMax - vMin));
-  const pct = looksLikePercent(data.objective, p.measured);
-  const fmt = (v) => num(v, 4) + (pct ? "%" : "");
+  const hint = hintOf(data.hints, data.objective);
+  const fmt = (v) => metricValue(hint, v);
   const domain = extent([...p.predicted, ...p.measured], 0.06);
   const chosen = state.tauVersion;
   drawChart(chart, {
     height: 280,
     xDomain: domain,
     yDomain: domain,
-    xLabel: `predicted ${metricLabel(data.objective)}${pct ? " (%)" : ""}`,
-    yLabel: `measured${pct ? " (%)" : ""}`,
+    xLabel: `predicted ${axisTitle(hint)}`,
+    yLabel: `measured${unitSuffix(hint)}`,
     xFormat: (v) => num(v, 4),
     yFormat: (v) => num(v, 4),
     layers: [

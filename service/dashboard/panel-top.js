@@ -1,7 +1,7 @@
 // The best architectures, best first, each with its cells drawn as DAGs.
 
 import { drawCell } from "./dag.js";
-import { el, looksLikePercent, metricLabel, num, replace } from "./format.js";
+import { el, hintOf, metricValue, num, replace } from "./format.js";
 import { $, loading, panelError, state } from "./store.js";
 
 export const uses = ["top"];
@@ -16,8 +16,8 @@ export function render() {
     return;
   }
   $("top-empty").hidden = data.items.length > 0;
-  const pctMetric = looksLikePercent(data.objective, data.items.map((a) => a.objective));
-  const fmt = (v) => num(v, 4) + (pctMetric ? "%" : "");
+  const hint = hintOf(data.hints, data.objective);
+  const fmt = (v) => metricValue(hint, v);
   const cards = data.items.map((a) => {
     const prediction = a.predicted_mean === null
       ? `proposed by ${a.source}`
@@ -28,7 +28,8 @@ export function render() {
     const extras = Object.entries(a.metrics)
       .filter(([name, value]) => name !== data.objective && Number.isFinite(value))
       .slice(0, 4)
-      .map(([name, value]) => [el("dt", {}, metricLabel(name)), el("dd", {}, num(value, 4))]);
+      .map(([name, value]) => [hintOf(data.hints, name), value])
+      .map(([h, value]) => [el("dt", {}, h.label), el("dd", {}, metricValue(h, value))]);
     return el(
       "div",
       { class: "arch-card", dataset: { architectureId: String(a.id), rank: String(a.rank) } },
@@ -43,5 +44,5 @@ export function render() {
     );
   });
   replace(container, ...cards);
-  $("top-note").textContent = data.items.length ? `best ${data.items.length} by ${metricLabel(data.objective)}` : "";
+  $("top-note").textContent = data.items.length ? `best ${data.items.length} by ${hint.label}` : "";
 }

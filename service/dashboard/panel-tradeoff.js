@@ -2,7 +2,7 @@
 // the feasible results; a selector switches between costs.
 
 import { drawChart, extent, legend } from "./charts.js";
-import { costLabel, el, looksLikePercent, metricLabel, num, replace, si } from "./format.js";
+import { axisTitle, el, hintOf, metricValue, num, replace } from "./format.js";
 import { $, handleBackgroundError, loading, loadPanels, panelError, state } from "./store.js";
 
 export const uses = ["tradeoff"];
@@ -19,7 +19,8 @@ export function render() {
   }
   const select = $("cost-metric");
   $("cost-label").hidden = data.metrics.length < 2;
-  replace(select, ...data.metrics.map((m) => el("option", { value: m, selected: m === data.cost_metric }, costLabel(m))));
+  const costTitle = (m) => axisTitle(hintOf(data.hints, m), { short: true });
+  replace(select, ...data.metrics.map((m) => el("option", { value: m, selected: m === data.cost_metric }, costTitle(m))));
   if (!data.n) {
     replace(chart);
     replace($("legend-tradeoff"));
@@ -31,23 +32,24 @@ export function render() {
     return;
   }
   empty.hidden = true;
-  const pct = looksLikePercent(data.objective, data.points.value);
-  const fmt = (v) => num(v, 4) + (pct ? "%" : "");
-  const costFmt = (v) => (/(^|_)m(_|$)/i.test(data.cost_metric) ? num(v, 3) : si(v));
-  $("tradeoff-title").textContent = `Objective vs ${/flop/i.test(data.cost_metric) ? "FLOPs" : /param/i.test(data.cost_metric) ? "parameters" : "cost"}`;
+  const hint = hintOf(data.hints, data.objective);
+  const cost = hintOf(data.hints, data.cost_metric);
+  const fmt = (v) => metricValue(hint, v);
+  const costFmt = (v) => metricValue(cost, v);
+  $("tradeoff-title").textContent = `Objective vs ${cost.short}`;
   const p = data.points;
   const f = data.front;
   const tip = (src) => (i) => [
     `Architecture ${src.architecture_id[i]}`,
-    `${metricLabel(data.objective)}: ${fmt(src.value[i])}`,
-    `${metricLabel(data.cost_metric)}: ${costFmt(src.cost[i])}`,
+    `${hint.label}: ${fmt(src.value[i])}`,
+    `${cost.label}: ${costFmt(src.cost[i])}`,
   ];
   drawChart(chart, {
     height: 280,
     xDomain: extent(p.cost, 0.04),
     yDomain: extent(p.value, 0.06),
-    xLabel: costLabel(data.cost_metric),
-    yLabel: `${metricLabel(data.objective)}${pct ? " (%)" : ""}`,
+    xLabel: costTitle(data.cost_metric),
+    yLabel: axisTitle(hint),
     xFormat: costFmt,
     yFormat: (v) => num(v, 4),
     layers: [

@@ -1,5 +1,6 @@
 // Following the service: GET /api/v1/events?after=<cursor> on a schedule, and refetching only the
-// panels of the open search that the events say have changed.
+// panels of the open search that the events say have changed (the server says which panels each
+// kind of event refreshes: `/api/v1/dashboard/meta`, read at sign-in).
 //
 // The interval grows with the size of the search on screen (1 s for small searches, about 5 s at
 // 10,000 evaluations, at most 10 s), doubles after each failed poll (up to 60 s), and polling
@@ -9,7 +10,7 @@
 
 import { ApiError } from "./api.js";
 import { duration } from "./format.js";
-import { $, acceptSummary, authFailure, loadPanels, selectedSearch, state } from "./store.js";
+import { $, PANELS, acceptSummary, authFailure, loadPanels, selectedSearch, state } from "./store.js";
 
 const MIN_INTERVAL_MS = 1000;
 const MAX_INTERVAL_MS = 10000;
@@ -18,13 +19,15 @@ const MAX_BACKOFF = 6;
 const SUMMARY_EVERY_MS = 4000;
 const BATCHES_EVERY_MS = 2000;
 
-/** The panels of a search that an event of `kind` about it makes stale. */
+/** The panels of a search that an event of `kind` about it makes stale, as the server says;
+ * every panel for a kind it did not list (a newer server's kind: refetching is always safe). */
 export function invalidated(kind) {
-  const panels = [];
-  if (kind === "batch.reported") panels.push("series", "top", "tradeoff", "surrogate");
-  if (kind === "surrogate.fitted") panels.push("surrogate");
-  if (kind.startsWith("batch.")) panels.push("batches");
-  return panels;
+  return state.eventKinds.get(kind)?.refreshes ?? PANELS;
+}
+
+/** The label of an event's kind for people (the kind itself when the server gave none). */
+export function eventLabel(kind) {
+  return state.eventKinds.get(kind)?.label ?? kind;
 }
 
 export function stopPolling() {
@@ -59,6 +62,7 @@ async function poll() {
     const page = await state.api.events(state.cursor);
     state.cursor = page.next_after;
     const touched = new Map();
+    if (page.items.length) state.lastEvent = page.items[page.items.length - 1];
     for (const event of page.items) {
       const kinds = touched.get(event.search_id) ?? new Set();
       kinds.add(event.kind);
@@ -72,7 +76,8 @@ async function poll() {
     state.polls += 1;
     document.body.dataset.polls = String(state.polls);
     delay = page.has_more ? 0 : pollInterval();
-    setStatus("live", `live · every ${duration(delay / 1000)}`);
+    const last = state.lastEvent ? ` · last event: ${eventLabel(state.lastEvent.kind)}` : "";
+    setStatus("live", `live · every ${duration(delay / 1000)}${last}`);
   } catch (error) {
     if (error instanceof ApiError && error.authFailure) {
       state.polling = false;

@@ -31,10 +31,12 @@ from service.api.params import SearchId
 from service.auth import EngineDep, SettingsDep, UserDep
 from service.dashboard import data
 from service.dashboard.baseline import TableValuesCache
+from service.dashboard.meta import meta_out
 from service.dashboard.results import FitCache, ResultsCache
 from service.dashboard.schemas import (
     BaselineOut,
     BatchesOut,
+    MetaOut,
     SeriesOut,
     SummaryOut,
     SurrogateOut,
@@ -100,6 +102,12 @@ def dashboard_router(data_roots: Sequence[Path] = ()) -> APIRouter:
     tables = TableValuesCache(data_roots)
     _add_page(router)
     api = APIRouter(prefix=f"{API_PREFIX}/dashboard", tags=["dashboard"])
+
+    @api.get("/meta", summary="Event kinds and panels, for the dashboard")
+    def meta(principal: UserDep) -> MetaOut:
+        """Every event kind with a label and the panels of a search it makes stale; the page
+        reads this once when it signs in."""
+        return meta_out()
 
     @api.get("/summary", summary="Searches, workers and notices for the dashboard")
     def summary(

@@ -14,6 +14,46 @@ from pydantic import Field
 from service.schemas.common import ApiModel
 
 
+class MetricHintOut(ApiModel):
+    """How the page shows a metric: see `service.dashboard.hints.MetricHint`."""
+
+    name: str
+    label: str
+    short: str
+    direction: Literal["higher", "lower"] | None
+    unit: Literal["percent", "fraction", "millions", "count", "seconds", "number"]
+    cost: bool
+
+
+Hints = dict[str, MetricHintOut]
+"""Metric name -> how to show it."""
+
+
+class EventKindOut(ApiModel):
+    """One kind of event of the log, as the page treats it.
+
+    Attributes:
+        kind: As events carry it (``batch.reported``).
+        label: For people.
+        refreshes: The panel endpoints of a search (``series``, ``batches``...) whose data an
+            event of this kind about that search makes stale.
+    """
+
+    kind: str
+    label: str
+    refreshes: list[str]
+
+
+class MetaOut(ApiModel):
+    """What the page reads once, at sign-in.
+
+    Attributes:
+        event_kinds: Every kind the event log holds.
+    """
+
+    event_kinds: list[EventKindOut]
+
+
 class NoticeOut(ApiModel):
     """A plain explanation of what is (not) happening: see `service.dashboard.diagnostics`."""
 
@@ -77,6 +117,7 @@ class SearchRowOut(ApiModel):
         fraction_used: The larger used fraction of the budget's limits.
         best: The best feasible objective so far.
         notices: Why the search is or is not moving.
+        hints: How to show the objective and every other metric named here, by name.
     """
 
     id: int
@@ -102,6 +143,7 @@ class SearchRowOut(ApiModel):
     finished_at: datetime | None
     finished_reason: str | None
     notices: list[NoticeOut]
+    hints: Hints
 
 
 class SummaryOut(ApiModel):
@@ -156,6 +198,7 @@ class SeriesOut(ApiModel):
         budget_evaluations: The evaluation budget, if any (the x axis runs to it).
         quartiles: The 25th, 50th and 75th percentiles of every drawable result (not only the
             points sent, whose extremes are over-represented), for the page's zoom.
+        hints: How to show the objective and every other metric named here, by name.
     """
 
     search_id: int
@@ -168,6 +211,7 @@ class SeriesOut(ApiModel):
     quartiles: list[float]
     points: PointsOut
     steps: StepsOut
+    hints: Hints
 
 
 class BaselineOut(ApiModel):
@@ -231,6 +275,7 @@ class SurrogateOut(ApiModel):
         tau: Kendall's tau over every measured prediction, all versions pooled.
         n: How many measured predictions there are.
         thinned: Whether ``points`` holds fewer than ``n`` points.
+        hints: How to show the objective and every other metric named here, by name.
     """
 
     search_id: int
@@ -240,6 +285,7 @@ class SurrogateOut(ApiModel):
     n: int
     thinned: bool
     points: PredictionPointsOut
+    hints: Hints
 
 
 class TradeoffPointsOut(ApiModel):
@@ -260,6 +306,7 @@ class TradeoffOut(ApiModel):
         n: Results carrying both the objective and the cost.
         thinned: Whether ``points`` holds fewer than ``n`` points.
         front: The Pareto front (lower cost, better objective), by increasing cost.
+        hints: How to show the objective and every other metric named here, by name.
     """
 
     search_id: int
@@ -271,6 +318,7 @@ class TradeoffOut(ApiModel):
     thinned: bool
     points: TradeoffPointsOut
     front: TradeoffPointsOut
+    hints: Hints
 
 
 class GraphNodeOut(ApiModel):
@@ -333,13 +381,18 @@ class TopArchitectureOut(ApiModel):
 
 
 class TopOut(ApiModel):
-    """The best architectures of a search, best first."""
+    """The best architectures of a search, best first.
+
+    Attributes:
+        hints: How to show the objective and every other metric named here, by name.
+    """
 
     search_id: int
     objective: str
     maximize: bool
     space: dict[str, Any]
     items: list[TopArchitectureOut]
+    hints: Hints
 
 
 class BatchRowOut(ApiModel):

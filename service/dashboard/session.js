@@ -4,7 +4,7 @@
 
 import { Api, ApiError } from "./api.js";
 import { pollInterval, schedule, setStatus, stopPolling } from "./poller.js";
-import { $, acceptSummary, chooseSelection, onAuthFailure, state } from "./store.js";
+import { $, acceptMeta, acceptSummary, chooseSelection, onAuthFailure, state } from "./store.js";
 
 const TOKEN_KEY = "bonas.dashboard.token";
 
@@ -35,8 +35,9 @@ async function signIn(token) {
   const button = $("login-submit");
   button.disabled = true;
   try {
-    const summary = await api.summary();
+    const [summary, meta] = await Promise.all([api.summary(), api.meta()]);
     sessionStorage.setItem(TOKEN_KEY, token);
+    acceptMeta(meta);
     state.api = api;
     state.cursor = summary.cursor;
     acceptSummary(summary);
@@ -62,6 +63,7 @@ function signOut(message) {
   state.selected = null;
   state.panels = {};
   state.baselineKey = null;
+  state.lastEvent = null;
   showLogin(message);
 }
 

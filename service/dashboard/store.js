@@ -15,6 +15,8 @@ export const $ = (id) => document.getElementById(id);
 
 export const state = {
   api: null,
+  eventKinds: new Map(),
+  lastEvent: null,
   cursor: 0,
   summary: null,
   summaryAt: 0,
@@ -33,6 +35,11 @@ export const state = {
 
 const views = [];
 let authFailed = () => {};
+
+/** Take the server's event kinds (`/api/v1/dashboard/meta`): kind -> {label, refreshes}. */
+export function acceptMeta(meta) {
+  state.eventKinds = new Map(meta.event_kinds.map((k) => [k.kind, k]));
+}
 
 /** Register panels, drawn in this order: each `{ uses: [data names], render() }`. */
 export function addPanels(...panels) {

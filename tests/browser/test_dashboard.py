@@ -123,6 +123,12 @@ def test_dashboard_follows_a_running_search(browser: Browser, deployment: Deploy
         "the random-search expectation",
     )
     assert int(driver.execute_script("return Number(document.body.dataset.polls)")) > 0
+    # The status names the last event with the server's label for its kind (no dotted kind).
+    browser.wait_for(
+        lambda: "last event: " in browser.text("#status-text"), "the last event in the status"
+    )
+    last = browser.text("#status-text").split("last event: ", 1)[1]
+    assert last.split()[0] in {"batch", "search", "surrogate"} and "." not in last
 
     # The best architectures with their NB201 cells: 4 nodes, 6 op edges.
     card = "#top .arch-card"
