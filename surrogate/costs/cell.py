@@ -10,7 +10,9 @@ that have them).
 
 from __future__ import annotations
 
-from surrogate.costs.counting import ZERO, Cost, FeatureMap
+import functools
+
+from surrogate.costs.counting import Cost, FeatureMap
 from surrogate.costs.network import (
     NetworkShape,
     classifier_head,
@@ -25,11 +27,25 @@ NUM_STAGES = 3
 
 def cell_cost(arch: CellArch, x: FeatureMap) -> Cost:
     """One cell at the width and resolution of `x`: every edge's op, `C -> C` at stride 1."""
-    total = ZERO
+    params = flops = 0
     for op in arch:
         cost, _ = op_cost(op, x, x.channels)
-        total = total + cost
-    return total
+        params += cost.params
+        flops += cost.flops
+    return Cost(params, flops)
+
+
+@functools.lru_cache(maxsize=64)
+def skeleton(network: NetworkShape) -> tuple[Cost, tuple[FeatureMap, ...]]:
+    """What does not depend on the cell: the stem, reductions and head, and the shape each
+    stage's cells see."""
+    total, x = conv_bn_stem(network.input, network.channels)
+    stages = [x]
+    for _ in range(1, NUM_STAGES):
+        reduction, x = residual_reduction(x, 2 * x.channels)
+        total = total + reduction
+        stages.append(x)
+    return total + classifier_head(x, network.num_classes), tuple(stages)
 
 
 def cell_network_cost(space: CellSpace, arch: CellArch, network: NetworkShape) -> Cost:
@@ -41,10 +57,7 @@ def cell_network_cost(space: CellSpace, arch: CellArch, network: NetworkShape) -
     """
     space.validate(arch)
     check_op_names(space.ops)
-    total, x = conv_bn_stem(network.input, network.channels)
-    for stage in range(NUM_STAGES):
-        if stage > 0:
-            reduction, x = residual_reduction(x, 2 * x.channels)
-            total = total + reduction
+    total, stages = skeleton(network)
+    for x in stages:
         total = total + cell_cost(arch, x) * network.cells_per_stage
-    return total + classifier_head(x, network.num_classes)
+    return total

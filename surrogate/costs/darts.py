@@ -11,6 +11,8 @@ stride 2. All four nodes are concatenated, so every op of a genotype is live.
 
 from __future__ import annotations
 
+from typing import Any
+
 from surrogate.costs.counting import Cost, FeatureMap
 from surrogate.costs.network import NetworkShape, conv_bn_stem, pooled_classifier
 from surrogate.costs.ops import factorized_reduce, op_cost, relu_conv_bn
@@ -63,14 +65,19 @@ def darts_network_cost(space: DartsSpace, arch: DartsGenotype, network: NetworkS
     s0 = s1
     C = network.channels
     reduction_prev = False
+    priced: dict[tuple[Any, ...], tuple[Cost, FeatureMap]] = {}
     for stage in range(NUM_STAGES):
         kinds = (["reduce"] if stage > 0 else []) + ["normal"] * network.cells_per_stage
         for kind in kinds:
             reduction = kind == "reduce"
             if reduction:
                 C *= 2
-            cell: CellGenotype = getattr(arch, kind)
-            cost, out = darts_cell_cost(cell, s0, s1, C, reduction, reduction_prev)
+            # The cells of a stage repeat one another's shapes: price each shape once.
+            key = (kind, s0, s1, C, reduction_prev)
+            if key not in priced:
+                cell: CellGenotype = getattr(arch, kind)
+                priced[key] = darts_cell_cost(cell, s0, s1, C, reduction, reduction_prev)
+            cost, out = priced[key]
             total = total + cost
             s0, s1, reduction_prev = s1, out, reduction
     return total + pooled_classifier(s1, network.num_classes)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from surrogate.costs.counting import ZERO, Cost, FeatureMap, pool2d
 from surrogate.costs.network import NetworkShape, classifier_head
-from surrogate.costs.ops import conv_bn_relu, op_cost
+from surrogate.costs.ops import op_cost
 from surrogate.spaces.nb101 import NasBench101Space, NB101Cell
 
 NUM_STACKS = 3
@@ -29,7 +29,7 @@ def nb101_cell_cost(cell: NB101Cell, x: FeatureMap, C_out: int) -> tuple[Cost, F
     for v in range(1, n - 1):
         cost, _ = op_cost(cell.ops[v], inner, C_out)
         total = total + cost
-    projection, _ = conv_bn_relu(x, C_out, 1)
+    projection, _ = op_cost("conv1x1-bn-relu", x, C_out)
     projected = sum(cell.matrix[0][v] for v in range(1, n))
     return total + projection * projected, inner
 
@@ -41,14 +41,15 @@ def nb101_network_cost(space: NasBench101Space, cell: NB101Cell, network: Networ
         InvalidArchitectureError: `cell` is not in `space`.
     """
     space.validate(cell)
-    total, x = conv_bn_relu(network.input, network.channels, 3)
+    total, x = op_cost("conv3x3-bn-relu", network.input, network.channels)
     width = network.channels
     for stack in range(NUM_STACKS):
         if stack > 0:
             pool, x = pool2d(x, 2, 2, 0, ceil_mode=True)
             total = total + pool
             width *= 2
-        for _ in range(network.cells_per_stage):
-            cost, x = nb101_cell_cost(cell, x, width)
-            total = total + cost
+        # Every cell of a stack after the first sees the same shape: price it once.
+        first, x = nb101_cell_cost(cell, x, width)
+        rest, _ = nb101_cell_cost(cell, x, width)
+        total = total + first + rest * (network.cells_per_stage - 1)
     return total + classifier_head(x, network.num_classes)
