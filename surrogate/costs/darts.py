@@ -15,7 +15,7 @@ from typing import Any
 
 from surrogate.costs.counting import Cost, FeatureMap
 from surrogate.costs.network import NetworkShape, conv_bn_stem, pooled_classifier
-from surrogate.costs.ops import factorized_reduce, op_cost, relu_conv_bn
+from surrogate.costs.ops import op_cost
 from surrogate.spaces.darts import (
     INPUTS_PER_NODE,
     NUM_NODES,
@@ -37,11 +37,13 @@ def darts_cell_cost(
     reduction_prev: bool,
 ) -> tuple[Cost, FeatureMap]:
     """One cell from inputs of shapes `s0`, `s1` to its concatenated output."""
+    # The preprocessing is a factorised reduction (the stride-2 identity) or a 1x1
+    # ReLU-Conv-BN (`nor_conv_1x1`); priced through the op cache like the edges.
     if reduction_prev:
-        total, _ = factorized_reduce(s0, C)
+        total, _ = op_cost("skip_connect", s0, C, 2)
     else:
-        total, _ = relu_conv_bn(s0, C, 1, 1, 0)
-    preprocess1, state = relu_conv_bn(s1, C, 1, 1, 0)
+        total, _ = op_cost("nor_conv_1x1", s0, C)
+    preprocess1, state = op_cost("nor_conv_1x1", s1, C)
     total = total + preprocess1
     stride = 2 if reduction else 1
     node = FeatureMap(C, -(-state.height // stride), -(-state.width // stride))
