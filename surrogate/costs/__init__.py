@@ -7,7 +7,8 @@
 
 What is counted is in `surrogate.costs.counting`; which network each space has is in the
 module of that space (`cell`, `nb101`, `darts`, `macro`). For NAS-Bench-201 at its own size
-the figures equal the benchmark's published params and FLOPs.
+the figures equal the benchmark's published params and FLOPs. NAS-Bench-101's own network,
+which differs from the one the worker trains, is priced by `nb101_benchmark_cost`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from surrogate.costs.model import (
     cost_of,
     default_network,
 )
+from surrogate.costs.nb101_benchmark import nb101_benchmark_cost
 from surrogate.costs.network import NB201_CIFAR10, NetworkShape
 from surrogate.costs.ops import OP_COSTS
 
@@ -38,4 +40,5 @@ __all__ = [
     "architecture_cost",
     "cost_of",
     "default_network",
+    "nb101_benchmark_cost",
 ]

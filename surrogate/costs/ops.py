@@ -12,7 +12,7 @@ every op here with the torch module the worker builds.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from surrogate.costs.counting import (
     ZERO,
@@ -137,7 +137,7 @@ OP_COSTS: dict[str, OpCost] = {
 """Every op name the cost model prices (the same names the worker's op library builds)."""
 
 
-def check_op_names(names: tuple[str, ...] | frozenset[str] | list[str]) -> None:
+def check_op_names(names: Iterable[str]) -> None:
     """Raise `CostModelError` unless every name is in `OP_COSTS`."""
     unknown = sorted({name for name in names if name not in OP_COSTS})
     if unknown:

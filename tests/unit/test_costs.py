@@ -217,3 +217,20 @@ def test_the_trainer_reports_each_members_flops_beside_its_params() -> None:
         measured = _measured(space, arch, config, digits.image_shape)
         assert result.metrics["flops"] == measured.flops
         assert result.metrics["params"] == measured.params
+
+
+def test_nb101_benchmark_splits_the_output_width_among_the_vertices_that_feed_it() -> None:
+    from surrogate.costs.nb101_benchmark import vertex_channels
+
+    # input -> 1, 2, 3 -> output, and 1 -> 2: vertices 2 and 3 feed the output (64 each);
+    # vertex 1 feeds only vertex 2 and takes its width.
+    matrix = [
+        [0, 1, 0, 1, 0],
+        [0, 0, 1, 0, 0],
+        [0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0],
+    ]
+    assert vertex_channels(32, 128, matrix) == [32, 64, 64, 64, 128]
+    three = [[0, 1, 1, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0] * 5]
+    assert vertex_channels(32, 128, three) == [32, 43, 43, 42, 128]
