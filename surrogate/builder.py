@@ -8,7 +8,7 @@ call `build_strategy`, so a strategy or an option added here is accepted by both
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, get_args
 
 from surrogate.baselines import (
@@ -32,6 +32,8 @@ def build_strategy(
     *,
     acquisition: str | None = None,
     samplers: Mapping[str, Any] | None = None,
+    constraints: Sequence[Any] = (),
+    cost_of: Callable[[Any], Mapping[str, float]] | None = None,
 ) -> Strategy[Any]:
     """A fresh strategy `name` over `space`, configured with `options`.
 
@@ -41,6 +43,10 @@ def build_strategy(
         options: Keyword options of the strategy (its options class's fields).
         acquisition: BONAS only: the acquisition's name (`surrogate.acquisition.ACQUISITION_NAMES`).
         samplers: BONAS only: the candidate pool's samplers and their weights.
+        constraints: BONAS only: `surrogate.constraints.MetricConstraint`s that steer the
+            proposals (the baselines take none: a caller that gives them constraints gets a
+            ValueError rather than a search that ignores them).
+        cost_of: BONAS only: the analytic metrics of an architecture (see `constraints`).
 
     Raises:
         ValueError: The name is unknown, or an option or sampler is unknown or out of range (the
@@ -51,6 +57,8 @@ def build_strategy(
         raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGY_NAMES)}")
     kwargs = dict(options)
     try:
+        if constraints and name != "bonas":
+            raise ValueError("only bonas takes constraints")
         if name == "random":
             return RandomSearch(space, **kwargs)
         if name == "evolution":
@@ -63,7 +71,9 @@ def build_strategy(
             kwargs["acquisition"] = options_class(name=acquisition)
         if samplers is not None:
             kwargs["samplers"] = dict(samplers)
-        strategy: Strategy[Any] = proposer.BonasStrategy(space, proposer.BonasOptions(**kwargs))
+        strategy: Strategy[Any] = proposer.BonasStrategy(
+            space, proposer.BonasOptions(**kwargs), constraints=constraints, cost_of=cost_of
+        )
     except (TypeError, ValueError) as error:
         raise ValueError(f"bad strategy options for {name!r}: {error}") from error
     return strategy

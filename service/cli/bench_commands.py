@@ -272,3 +272,97 @@ def _json_object(text: str | None, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise typer.BadParameter(f"{what} must be a JSON object")
     return value
+
+
+@app.command()
+def constrained(
+    csv: CsvOption,
+    objective: Annotated[str, typer.Option("--objective", help="Column the search maximises.")],
+    report: Annotated[
+        str, typer.Option("--report", help="Column reported for the best feasible cell.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="JSON file of summaries and traces.")],
+    max_: Annotated[
+        list[str],
+        typer.Option(
+            "--max",
+            help="A scenario METRIC=BOUND (repeatable); METRIC! marks it analytic (the "
+            "constrained strategy reads it before querying), else it is modelled.",
+        ),
+    ],
+    hw_csv: Annotated[
+        Path | None,
+        typer.Option("--hw-csv", help="HW-NAS-Bench cost table to join (keyed by NASLib tuple)."),
+    ] = None,
+    hw_columns: Annotated[str, typer.Option("--hw-columns", help="Its columns to join.")] = "",
+    space: SpaceOption = "nb201",
+    arch_column: ArchColumnOption = "arch_str",
+    arch_format: ArchFormatOption = "string",
+    k: Annotated[int, typer.Option("--k", min=1, help="Batch size: proposals per round.")] = 10,
+    budget: Annotated[int, typer.Option("--budget", min=1, help="Queries per run.")] = 200,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per method.")] = 30,
+    seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
+    methods: Annotated[
+        str,
+        typer.Option("--methods", help="random-feasible, bonas, bonas-penalty, bonas-constrained."),
+    ] = "random-feasible,bonas,bonas-constrained",
+    bonas_options: Annotated[
+        str | None, typer.Option("--bonas-options", help="JSON (or @file) of BonasOptions.")
+    ] = None,
+    checkpoints: Annotated[
+        str, typer.Option("--checkpoints", help="Query counts reported in the summary.")
+    ] = "10,50,100,200",
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Parallel processes over runs.")] = 1,
+) -> None:
+    """Search under bounds on a cost (surrogate.bench.constrained) and report the best feasible
+    cell's REPORT per method, with the fraction of queries that broke the bound."""
+    from surrogate.bench.constrained import (
+        ConstrainedBenchConfig,
+        Scenario,
+        load_joined_table,
+        run_constrained_benchmark,
+        write_json,
+    )
+    from surrogate.constraints import MetricConstraint
+    from surrogate.exceptions import SurrogateError
+
+    scenarios = []
+    for text in max_:
+        metric, sep, bound = text.partition("=")
+        try:
+            value = float(bound)
+        except ValueError:
+            raise typer.BadParameter(f"--max is METRIC=BOUND, got {text!r}") from None
+        if not sep or not metric.strip("!"):
+            raise typer.BadParameter(f"--max is METRIC=BOUND, got {text!r}")
+        name = metric.strip("!")
+        scenarios.append(
+            Scenario(f"{name}<={bound}", MetricConstraint(name, max=value), metric.endswith("!"))
+        )
+    try:
+        config = ConstrainedBenchConfig(
+            csv=str(csv),
+            objective=objective,
+            report=report,
+            scenarios=tuple(scenarios),
+            hw_csv=None if hw_csv is None else str(hw_csv),
+            hw_columns=tuple(c for c in hw_columns.split(",") if c),
+            space=space,
+            arch_column=arch_column,
+            arch_format=arch_format,
+            k=k,
+            budget=budget,
+            seeds=tuple(range(seed_start, seed_start + seeds)),
+            methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+            bonas_options=_json_object(bonas_options, "--bonas-options"),
+            checkpoints=_int_list(checkpoints, "--checkpoints"),
+            jobs=jobs,
+        )
+        traces = run_constrained_benchmark(config)
+        _, table = load_joined_table(config)
+        payload = write_json(out, config, traces, table)
+    except SurrogateError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(payload["text"])
+    typer.echo(f"json: {out}")

@@ -3,7 +3,9 @@ modelled and weigh the acquisition (`surrogate.constraints`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from surrogate.proposer import BonasOptions, BonasStrategy
 from surrogate.spaces import get_space
 from surrogate.spaces.base import live_nodes
 from surrogate.strategy import Observation
+from tests.support.tables import OBJECTIVE, REPORT, random_nb201_csv
 from tests.support.toys import live_additive_value
 
 NB201 = get_space("nb201")
@@ -222,3 +225,56 @@ def test_a_restored_constrained_strategy_proposes_the_same() -> None:
         for s in (first, restored)
     ]
     assert keys[0] == keys[1]
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_constrained_benchmark_scores_feasible_cells_only(tmp_path: Path) -> None:
+    from surrogate.bench.constrained import (
+        CONSTRAINED_METHODS,
+        ConstrainedBenchConfig,
+        Scenario,
+        load_joined_table,
+        read_traces,
+        run_constrained_benchmark,
+        summarise_constrained,
+        table_ceiling,
+        write_json,
+    )
+
+    params = Scenario("params", MetricConstraint("params_M_cifar10", max=0.5), analytic=True)
+    flops = Scenario("flops", MetricConstraint("flops_M_cifar10", max=70.0), analytic=False)
+    config = ConstrainedBenchConfig(
+        csv=str(random_nb201_csv(tmp_path / "table.csv")),
+        objective=OBJECTIVE,
+        report=REPORT,
+        scenarios=(params, flops),
+        k=5,
+        budget=15,
+        seeds=(0,),
+        bonas_options={"n_init": 5, "pool_size": 200, "fit": dataclasses.asdict(TINY_FIT)},
+        checkpoints=(5, 15),
+    )
+    traces = run_constrained_benchmark(config)
+    assert sorted(t.method for t in traces) == sorted(
+        ["bonas"]
+        + [f"{m}@{s}" for m in CONSTRAINED_METHODS if m != "bonas" for s in ("params", "flops")]
+    )
+    assert all(len(t.keys) == 15 == len(set(t.keys)) for t in traces)
+    _, table = load_joined_table(config)
+    summaries = {(s.scenario, s.method): s for s in summarise_constrained(traces, table, config)}
+    assert len(summaries) == 8
+    assert summaries["params", "bonas-constrained"].infeasible_fraction == 0.0
+    for scenario in ("params", "flops"):
+        assert summaries[scenario, "random-feasible"].infeasible_fraction == 0.0
+        ceiling = table_ceiling(table, config, params if scenario == "params" else flops)
+        for method in CONSTRAINED_METHODS:
+            summary = summaries[scenario, method]
+            assert summary.mean[15] <= ceiling["report"]
+    write_json(tmp_path / "out.json", config, traces, table)
+    again = read_traces([tmp_path / "out.json"])
+    assert [(t.method, t.keys, t.reports) for t in again] == [
+        (t.method, t.keys, t.reports) for t in traces
+    ]
