@@ -14,7 +14,6 @@ Every function takes the caller's session and, where time matters, ``now``; none
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -180,8 +179,3 @@ def search_out(session: Session, search: SearchRecord, now: datetime) -> SearchO
         budget=budget_out(search, counts.done, now),
         best=None if best is None else architecture_out(spec, best),
     )
-
-
-def event_payload(**fields: Any) -> dict[str, Any]:
-    """An event payload without None values (smaller rows, simpler clients)."""
-    return {key: value for key, value in fields.items() if value is not None}
