@@ -18,21 +18,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.auth import AdminDep, EngineDep, SettingsDep
-from service.store import (
-    BatchState,
-    SearchRepository,
-    SearchState,
-    WorkerRepository,
-    session_scope,
-    utcnow,
-)
+from service.api.deps import ClockDep, ReadSessionDep
+from service.auth import AdminDep, SettingsDep
+from service.usecases.metrics import StoreGauges, store_gauges
 
 router = APIRouter(tags=["metrics"])
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-PAGE = 1000
 
 
 class RequestStats:
@@ -118,61 +111,38 @@ class RequestMetrics:
     },
 )
 def metrics(
-    request: Request, principal: AdminDep, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    principal: AdminDep,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> PlainTextResponse:
     """Request counters of this process, and searches, batches, evaluations and workers (admin
     tokens only: the figures cover every user's searches)."""
-    lines = list(_store_lines(engine, settings.stale_seconds))
+    gauges = store_gauges(session, clock(), stale_seconds=settings.stale_seconds)
+    lines = list(_store_lines(gauges))
     stats: RequestStats | None = getattr(request.app.state, "request_stats", None)
     if stats is not None:
         lines += stats.lines()
     return PlainTextResponse("\n".join(lines) + "\n", media_type=CONTENT_TYPE)
 
 
-def _store_lines(engine: Any, stale_seconds: float) -> Iterable[str]:
-    searches: dict[SearchState, int] = dict.fromkeys(SearchState, 0)
-    batches: dict[BatchState, int] = dict.fromkeys(BatchState, 0)
-    evaluations = 0
-    workers = {"false": 0, "true": 0}
-    now = utcnow()
-    with session_scope(engine, read_only=True) as session:
-        repository = SearchRepository(session)
-        offset = 0
-        while True:
-            page = repository.list(limit=PAGE, offset=offset)
-            for search in page.items:
-                searches[search.state] += 1
-                counts = repository.counts(search.id)
-                evaluations += counts.evaluations
-                for state, n in counts.batches.items():
-                    batches[state] += n
-            offset += len(page.items)
-            if not page.items or offset >= page.total:
-                break
-        offset = 0
-        while True:
-            found = WorkerRepository(session).list(limit=PAGE, offset=offset)
-            for worker in found.items:
-                stale = (now - worker.last_seen_at).total_seconds() > stale_seconds
-                workers["true" if stale else "false"] += 1
-            offset += len(found.items)
-            if not found.items or offset >= found.total:
-                break
+def _store_lines(gauges: StoreGauges) -> Iterable[str]:
     yield "# HELP bonas_searches Searches by state."
     yield "# TYPE bonas_searches gauge"
-    for search_state, n in searches.items():
+    for search_state, n in gauges.searches.items():
         yield _sample("bonas_searches", {"state": search_state.value}, n)
     yield "# HELP bonas_batches Batches by state."
     yield "# TYPE bonas_batches gauge"
-    for batch_state, n in batches.items():
+    for batch_state, n in gauges.batches.items():
         yield _sample("bonas_batches", {"state": batch_state.value}, n)
     yield "# HELP bonas_evaluations Stored evaluation results."
     yield "# TYPE bonas_evaluations gauge"
-    yield _sample("bonas_evaluations", {}, evaluations)
+    yield _sample("bonas_evaluations", {}, gauges.evaluations)
     yield "# HELP bonas_workers Registered workers, by whether they are stale."
     yield "# TYPE bonas_workers gauge"
-    for stale_flag, n in workers.items():
-        yield _sample("bonas_workers", {"stale": stale_flag}, n)
+    for stale, n in gauges.workers.items():
+        yield _sample("bonas_workers", {"stale": "true" if stale else "false"}, n)
 
 
 def _sample(name: str, labels: dict[str, str], value: float) -> str:

@@ -2,19 +2,18 @@
 
 The request and response models, paths and error reasons are `protocol`'s; the rules
 (name allocation, lease scoping, report checks, events) are `service.usecases.workers`'s. Each
-route reads the time from the app's clock, opens one transaction, calls one use case, wakes the
-controller once the transaction has committed when the use case says so, and returns the answer.
+route reads the time from the app's clock, calls one use case in its request's transaction, and
+returns the answer; a report or release that the controller must act on is committed first and
+then wakes the controller.
 
 The workers list shows each worker's current batch only to those who may see it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter
 
 from protocol import (
     HeartbeatRequest,
@@ -28,13 +27,11 @@ from protocol import (
     ReportRequest,
     ReportResponse,
 )
-from service.api.deps import ClockDep, notify
+from service.api.deps import ClockDep, ReadSessionDep, SessionDep, WakeDep
 from service.api.params import BatchId, Limit, Offset, WorkerId
-from service.auth import EngineDep, Principal, PrincipalDep, SettingsDep, WorkerDep
-from service.schemas import BatchOut, ErrorResponse, Page, WorkerOut
-from service.store import BatchRepository, WorkerRecord, WorkerRepository, session_scope
+from service.auth import PrincipalDep, SettingsDep, WorkerDep
+from service.schemas import ErrorResponse, Page, WorkerOut
 from service.usecases import workers as usecases
-from service.usecases.summary import batch_visible
 
 router = APIRouter(prefix="/workers", tags=["workers"])
 
@@ -48,13 +45,12 @@ PROTOCOL_ERRORS: dict[int | str, dict[str, Any]] = {
 def register(
     body: RegisterRequest,
     principal: WorkerDep,
-    engine: EngineDep,
+    session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> RegisterResponse:
     """Register (or re-register) a worker daemon; the answer says how to lease and heartbeat."""
-    with session_scope(engine) as session:
-        worker = usecases.register_worker(session, clock(), principal, settings, body)
+    worker = usecases.register_worker(session, clock(), principal, settings, body)
     return RegisterResponse(
         worker_id=str(worker.id),
         lease_seconds=settings.lease_seconds,
@@ -66,21 +62,21 @@ def register(
 @router.get("", summary="List workers")
 def list_workers(
     principal: PrincipalDep,
-    engine: EngineDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     clock: ClockDep,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[WorkerOut]:
     """Workers, most recently seen first, with the batch each holds and a stale flag."""
-    now = clock()
-    with session_scope(engine, read_only=True) as session:
-        page = WorkerRepository(session).list(limit=limit, offset=offset)
-        items = [
-            _worker_out(session, principal, worker, now, settings.stale_seconds)
-            for worker in page.items
-        ]
-    return Page[WorkerOut](items=items, total=page.total, limit=limit, offset=offset)
+    return usecases.list_workers(
+        session,
+        clock(),
+        principal,
+        stale_seconds=settings.stale_seconds,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.post("/{worker_id}/lease", summary="Lease a batch", responses=PROTOCOL_ERRORS)
@@ -88,14 +84,13 @@ def lease(
     worker_id: WorkerId,
     body: LeaseRequest,
     principal: WorkerDep,
-    engine: EngineDep,
+    session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> LeaseResponse:
     """The oldest queued batch of a running search that this worker can evaluate, or the lease
     the worker already holds."""
-    with session_scope(engine) as session:
-        grant = usecases.lease_batch(session, clock(), principal, settings, worker_id, body)
+    grant = usecases.lease_batch(session, clock(), principal, settings, worker_id, body)
     if grant is None:
         return LeaseResponse(lease=None, retry_after_s=settings.poll_interval_s)
     return LeaseResponse(lease=grant.lease)
@@ -111,13 +106,12 @@ def heartbeat(
     batch_id: BatchId,
     body: HeartbeatRequest,
     principal: WorkerDep,
-    engine: EngineDep,
+    session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> HeartbeatResponse:
     """``ok`` (extended), ``cancel`` (the search was cancelled) or ``lease_lost`` and why."""
-    with session_scope(engine) as session:
-        return usecases.heartbeat(session, clock(), principal, settings, worker_id, batch_id, body)
+    return usecases.heartbeat(session, clock(), principal, settings, worker_id, batch_id, body)
 
 
 @router.post(
@@ -133,15 +127,15 @@ def report(
     batch_id: BatchId,
     body: ReportRequest,
     principal: WorkerDep,
-    engine: EngineDep,
+    session: SessionDep,
     clock: ClockDep,
-    request: Request,
+    wake: WakeDep,
 ) -> ReportResponse:
     """Store the results of every member under the lease; idempotent for a retried report."""
-    with session_scope(engine) as session:
-        outcome = usecases.record_report(session, clock(), principal, worker_id, batch_id, body)
+    outcome = usecases.record_report(session, clock(), principal, worker_id, batch_id, body)
+    session.commit()  # the controller must find the results committed
     if outcome.wake is not None:
-        notify(request, outcome.wake)
+        wake(outcome.wake)
     return outcome.response
 
 
@@ -155,38 +149,13 @@ def release(
     batch_id: BatchId,
     body: ReleaseRequest,
     principal: WorkerDep,
-    engine: EngineDep,
+    session: SessionDep,
     clock: ClockDep,
-    request: Request,
+    wake: WakeDep,
 ) -> ReleaseResponse:
     """Give a leased batch back unreported: re-queued, or failed once out of attempts."""
-    with session_scope(engine) as session:
-        outcome = usecases.release_batch(session, clock(), principal, worker_id, batch_id, body)
+    outcome = usecases.release_batch(session, clock(), principal, worker_id, batch_id, body)
+    session.commit()
     if outcome.wake is not None:
-        notify(request, outcome.wake)
+        wake(outcome.wake)
     return outcome.response
-
-
-def _worker_out(
-    session: Session,
-    principal: Principal,
-    worker: WorkerRecord,
-    now: datetime,
-    stale_seconds: float,
-) -> WorkerOut:
-    seen = max(0.0, (now - worker.last_seen_at).total_seconds())
-    current = None
-    if worker.current_batch_id is not None:
-        batch = BatchRepository(session).get(worker.current_batch_id)
-        if batch_visible(session, principal, batch):  # others' batches are not shown
-            current = BatchOut.of(batch)
-    return WorkerOut(
-        id=worker.id,
-        name=worker.name,
-        capabilities=worker.capabilities,
-        registered_at=worker.registered_at,
-        last_seen_at=worker.last_seen_at,
-        seen_seconds_ago=seen,
-        stale=seen > stale_seconds,
-        current_batch=current,
-    )

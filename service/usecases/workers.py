@@ -61,6 +61,7 @@ from service.auth import Principal
 from service.errors import ApiError, lease_reason
 from service.events import BatchLeased, BatchReleased, BatchReported
 from service.exceptions import LeaseRejectedError, LeaseRejection, NotFoundError
+from service.schemas import BatchOut, Page, WorkerOut
 from service.search_spec import Objective, batch_seed, build_evaluator_spec
 from service.settings import Settings
 from service.states import BatchState
@@ -467,3 +468,50 @@ def _lease_refusal(refused: LeaseRejectedError, batch: BatchRecord, worker_id: i
     held_by_another = batch.lease_worker_id not in (None, worker_id)
     reason = lease_reason(refused.reason, held_by_another=held_by_another)
     return ApiError(409, reason.value, str(refused))
+
+
+# --- the workers list ---------------------------------------------------------------------------
+
+
+def list_workers(
+    session: Session,
+    now: datetime,
+    principal: Principal,
+    *,
+    stale_seconds: float,
+    limit: int,
+    offset: int,
+) -> Page[WorkerOut]:
+    """Workers, most recently seen first, each with a stale flag and the batch it holds.
+
+    The current batch is shown only to those who may see it (its search's owner, a worker token
+    serving that owner, an admin): the list never tells a user what others are running.
+    """
+    page = WorkerRepository(session).list(limit=limit, offset=offset)
+    items = [_worker_out(session, principal, worker, now, stale_seconds) for worker in page.items]
+    return Page[WorkerOut](items=items, total=page.total, limit=limit, offset=offset)
+
+
+def _worker_out(
+    session: Session,
+    principal: Principal,
+    worker: WorkerRecord,
+    now: datetime,
+    stale_seconds: float,
+) -> WorkerOut:
+    seen = max(0.0, (now - worker.last_seen_at).total_seconds())
+    current = None
+    if worker.current_batch_id is not None:
+        batch = BatchRepository(session).get(worker.current_batch_id)
+        if batch_visible(session, principal, batch):
+            current = BatchOut.of(batch)
+    return WorkerOut(
+        id=worker.id,
+        name=worker.name,
+        capabilities=worker.capabilities,
+        registered_at=worker.registered_at,
+        last_seen_at=worker.last_seen_at,
+        seen_seconds_ago=seen,
+        stale=seen > stale_seconds,
+        current_batch=current,
+    )
