@@ -40,7 +40,10 @@ from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.acquisition.monte_carlo import qUpperConfidenceBound
 from botorch.acquisition.objective import ConstrainedMCObjective, GenericMCObjective
+from botorch.models.ensemble import EnsembleModel
 from botorch.models.model import ModelList
+from botorch.sampling.base import MCSampler
+from botorch.sampling.index_sampler import IndexSampler
 from botorch.sampling.list_sampler import ListSampler
 from botorch.sampling.normal import SobolQMCNormalSampler
 from torch import Tensor
@@ -373,11 +376,17 @@ def build_constrained_acquisition(
     """
     joint = ModelList(model, *(f.model for f in feasibility))
     shape = torch.Size([options.mc_samples])
+    first: MCSampler = (  # an ensemble's samples are draws of members, not normal deviates
+        IndexSampler(sample_shape=shape, seed=seed)
+        if isinstance(model, EnsembleModel)
+        else SobolQMCNormalSampler(sample_shape=shape, seed=seed)
+    )
     sampler = ListSampler(
+        first,
         *(
-            SobolQMCNormalSampler(sample_shape=shape, seed=seed + i)
-            for i in range(len(joint.models))
-        )
+            SobolQMCNormalSampler(sample_shape=shape, seed=seed + i + 1)
+            for i in range(len(feasibility))
+        ),
     )
     constraints = [c for i, f in enumerate(feasibility) for c in f.outcome_constraints(i + 1)]
     pending = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None

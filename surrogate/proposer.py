@@ -253,7 +253,7 @@ class BonasStrategy(Strategy[A]):
         pool, sources = self._pool(finite, model, excluded, rng)
         short = self._pool_short(len(pool), len(excluded))
         if short:
-            logger.info("analytic constraints left a pool of %d candidates", len(pool))
+            logger.debug("analytic constraints left a pool of %d candidates", len(pool))
         if not pool:
             return ProposalRound((), refit, pool_short=short)
         X_obs = self.space.encode_many([o.arch for o in finite])

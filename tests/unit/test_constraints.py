@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from surrogate.acquisition import AcquisitionOptions
+from surrogate.acquisition import AcquisitionOptions, build_acquisition, select_batch
 from surrogate.constraints import (
     ConstraintOptions,
     ConstraintSet,
     MetricConstraint,
+    build_constrained_acquisition,
     fit_feasibility,
+    probability_of_feasibility,
 )
 from surrogate.gcn import GCNConfig
 from surrogate.models import FitOptions
@@ -162,6 +164,43 @@ def test_a_modelled_constraint_steers_away_from_infeasible_cells(acquisition: st
     # heavy cells it is after, the steered one 3 to 11 (seeds 0 to 2).
     assert plain >= 24
     assert steered <= plain // 2
+
+
+@pytest.mark.parametrize("acquisition", ["ucb", "logei", "lognei"])
+def test_the_constrained_acquisition_prefers_feasible_choices_with_pending_points(
+    acquisition: str,
+) -> None:
+    bound = MetricConstraint("latency", max=1.5)  # between two values the metric takes
+    rng = np.random.default_rng(8)
+    archs = list({NB201.key(a): a for a in (NB201.sample(rng) for _ in range(40))}.values())
+    observations = observe(archs)
+    strategy = bonas(constraints=[bound])
+    assert strategy.propose(observations, [], 1, rng).proposals  # fits both models
+    assert strategy.model is not None
+    feasibility = list(strategy.constraints.models.values())
+    options = AcquisitionOptions(name=acquisition, mc_samples=64)  # type: ignore[arg-type]
+    X_obs = NB201.encode_many(archs)
+    z_obs = strategy.model.transform.forward(torch.tensor([o.value for o in observations]))
+    met = torch.tensor([bound.satisfied_by(o.metrics) for o in observations])
+    pool = [NB201.sample(rng) for _ in range(300)]
+    choices = NB201.encode_many(pool)
+    pending = NB201.encode_many([NB201.sample(rng) for _ in range(3)])
+    steered = build_constrained_acquisition(
+        strategy.model, feasibility, options, X_obs, z_obs, met, pending
+    )
+    plain = build_acquisition(strategy.model, options, X_obs, z_obs, pending)
+    feasible = {}
+    for name, acqf in (("steered", steered), ("plain", plain)):
+        picked = select_batch(acqf, choices, 5, prescreen=100).indices
+        assert torch.equal(acqf.X_pending, pending)  # the caller's pending points are kept
+        feasible[name] = [bound.admits(live_convs(pool[i])) for i in picked]
+    # Seed 8: the steered batches hold 4 or 5 truly feasible cells, the plain ones 1 to 3, and
+    # the plain first pick (the best point alone) is always infeasible.
+    assert feasible["steered"][0] and not feasible["plain"][0]
+    assert sum(feasible["steered"]) >= 4 > sum(feasible["plain"])
+    p = probability_of_feasibility(feasibility, choices)
+    truth = torch.tensor([bound.admits(live_convs(a)) for a in pool])
+    assert float(p[truth].mean()) > 0.7 > 0.2 > float(p[~truth].mean())
 
 
 def test_proposals_carry_their_probability_of_feasibility() -> None:
