@@ -260,6 +260,116 @@ def predictor(
         console.print(f"{what}: {path}")
 
 
+def _objective_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """Parse `--objectives`: `column:max,column:min` (2 or 3 of them)."""
+    pairs = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        column, _, direction = part.rpartition(":")
+        named = {"max": "maximize", "min": "minimize"}.get(direction, direction)
+        if not column or named not in ("maximize", "minimize"):
+            raise typer.BadParameter(
+                f"--objectives takes column:max or column:min, comma-separated; got {part!r}"
+            )
+        pairs.append((column, named))
+    if not 2 <= len(pairs) <= 3:
+        raise typer.BadParameter(f"--objectives names 2 or 3 objectives, got {len(pairs)}")
+    return tuple(pairs)
+
+
+@app.command()
+def multiobjective(
+    csv: CsvOption,
+    objectives: Annotated[
+        str,
+        typer.Option(
+            "--objectives",
+            help="2 or 3 columns with directions, e.g. "
+            "'cifar10valid_val_200ep_1seed:max,edgegpu_latency:min'.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="JSON file of the summary and runs.")],
+    join_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--join-csv",
+            help="Table of the columns CSV lacks (HW-NAS-Bench's hw_cifar10.csv).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    join_key: Annotated[
+        str, typer.Option("--join-key", help="Key column of CSV and of the join table.")
+    ] = "naslib_tuple,net",
+    space: SpaceOption = "nb201",
+    arch_column: ArchColumnOption = "arch_str",
+    k: Annotated[int, typer.Option("--k", min=1, help="Batch size: proposals per round.")] = 10,
+    budget: Annotated[int, typer.Option("--budget", min=1, help="Queries per run.")] = 200,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per method.")] = 30,
+    seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
+    methods: Annotated[
+        str, typer.Option("--methods", help="Comma-separated: bonas, random, nsga2, motpe.")
+    ] = "bonas,random,nsga2,motpe",
+    checkpoints: Annotated[
+        str, typer.Option("--checkpoints", help="Query counts reported.")
+    ] = "100,200",
+    known: Annotated[
+        str, typer.Option("--known", help="Objective columns bonas takes as exact.")
+    ] = "",
+    bonas_options: Annotated[
+        str | None,
+        typer.Option(
+            "--bonas-options",
+            help="JSON (or @file.json) of MultiObjectiveOptions fields, e.g. "
+            '\'{"acquisition": "qlognparego"}\'.',
+        ),
+    ] = None,
+) -> None:
+    """Multi-objective search against a table: hypervolume at each checkpoint per method.
+
+    Objectives are normalised to [0, 1] by the table's bounds (1 = best), the reference point
+    is -0.1 in each, and the ceiling is the hypervolume of the table's exact front
+    (surrogate.pareto, surrogate.bench.multiobjective). nsga2 and motpe need Optuna
+    (pip install 'bonas[bench]').
+    """
+    from rich.console import Console
+
+    from surrogate.bench.multiobjective import (
+        MultiBenchConfig,
+        run_multi_benchmark,
+        write_result,
+    )
+    from surrogate.exceptions import SurrogateError
+
+    console = Console()
+    left, _, right = join_key.partition(",")
+    try:
+        config = MultiBenchConfig(
+            csv=str(csv),
+            objectives=_objective_pairs(objectives),  # type: ignore[arg-type]
+            join_csv=None if join_csv is None else str(join_csv),
+            join_key=(left, right or left),
+            space=space,
+            arch_column=arch_column,
+            k=k,
+            budget=budget,
+            seeds=tuple(range(seed_start, seed_start + seeds)),
+            methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+            checkpoints=_int_list(checkpoints, "--checkpoints"),
+            bonas=_json_object(bonas_options, "--bonas-options"),
+            known=tuple(c.strip() for c in known.split(",") if c.strip()),
+        )
+        with console.status("searching") as status:
+            result = run_multi_benchmark(
+                config,
+                on_trace=lambda t: status.update(f"{t.method} seed {t.seed}: {t.hypervolume}"),
+            )
+    except SurrogateError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=1) from error
+    typer.echo(result.format_table())
+    console.print(f"results: {write_result(result, out)}")
+
+
 def _json_object(text: str | None, what: str) -> dict[str, Any]:
     """Parse a JSON object given inline or as `@file.json`."""
     if not text:
