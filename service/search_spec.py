@@ -57,6 +57,8 @@ from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, space_
 from surrogate.strategy import Strategy
 
 MAX_BATCH_SIZE = 1000
+MAX_OBJECTIVES = 3
+"""Most objectives of one search (hypervolume acquisitions grow quickly with their number)."""
 MAX_BATCHES_IN_FLIGHT = 64
 MAX_EVALUATIONS = 1_000_000
 SEED_LIMIT = 2**63
@@ -289,7 +291,11 @@ class SearchSpec(_Spec):
         space: A built-in space name (``nb201``, ``nb101``, ``darts``) or a declaration such as
             ``{"type": "cell", "name": "c", "num_nodes": 4, "ops": [...]}``.
         evaluator: How batches are evaluated (``table``, ``weight_sharing`` or ``standalone``).
-        objective: The metric and whether to maximize or minimize it.
+        objective: The metric and whether to maximize or minimize it. In a multi-objective
+            search it is the first of `objectives` (the one a single best is chosen by).
+        objectives: For a multi-objective search, two or three objectives with their goals
+            (e.g. maximize accuracy, minimize latency); the search then looks for their Pareto
+            front. Empty (the default) for a single-objective search.
         constraints: Bounds on reported metrics that a result must meet to count.
         budget: When the search completes.
         batch_size: Architectures per batch (BONAS's k).
@@ -302,12 +308,22 @@ class SearchSpec(_Spec):
     space: str | JSONDict = "nb201"
     evaluator: EvaluatorConfig
     objective: Objective = Field(default_factory=Objective)
+    objectives: Annotated[tuple[Objective, ...], Field(max_length=MAX_OBJECTIVES)] = ()
     constraints: tuple[Constraint, ...] = ()
     budget: Budget
     batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH_SIZE)] = 10
     batches_in_flight: Annotated[int, Field(ge=1, le=MAX_BATCHES_IN_FLIGHT)] = 1
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     seed: Annotated[int, Field(ge=0, lt=SEED_LIMIT)] = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_objective(cls, data: Any) -> Any:
+        """``objectives`` alone names the primary objective too (its first entry)."""
+        if isinstance(data, dict) and data.get("objectives") and "objective" not in data:
+            first = data["objectives"][0]
+            return {**data, "objective": first}
+        return data
 
     @field_validator("space")
     @classmethod
@@ -332,6 +348,23 @@ class SearchSpec(_Spec):
                 raise ValueError(
                     f"constraints on {missing} need those columns in evaluator.report_columns "
                     f"(now {list(self.evaluator.report_columns)})"
+                )
+            unreported = [o.metric for o in self.objectives if o.metric not in reported]
+            if unreported:
+                raise ValueError(
+                    f"objectives {unreported} need those columns in evaluator.report_columns "
+                    f"(now {list(self.evaluator.report_columns)})"
+                )
+        if self.objectives:
+            metrics = [o.metric for o in self.objectives]
+            if len(self.objectives) < 2:
+                raise ValueError("objectives needs two or three entries; for one, use `objective`")
+            if len(set(metrics)) != len(metrics):
+                raise ValueError(f"one entry per metric in objectives, got {metrics}")
+            if self.objectives[0] != self.objective:
+                raise ValueError(
+                    "objective must be the first of objectives (or be left out); got "
+                    f"{self.objective.metric!r} and {metrics}"
                 )
         if self.constraints:
             metrics = [c.metric for c in self.constraints]
@@ -396,6 +429,16 @@ class SearchSpec(_Spec):
     def space_description(self) -> dict[str, Any]:
         """The space's `describe()`, stored with the search and sent in every lease."""
         return self.search_space.describe()
+
+    @property
+    def all_objectives(self) -> tuple[Objective, ...]:
+        """Every objective of the search: `objectives`, or `objective` alone."""
+        return self.objectives or (self.objective,)
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the search looks for a Pareto front (two or three objectives)."""
+        return len(self.objectives) > 1
 
     def feasible(self, metrics: dict[str, Any]) -> bool:
         """Whether a result's metrics meet every constraint."""

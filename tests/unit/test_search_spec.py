@@ -178,3 +178,56 @@ def test_batch_seeds_differ_per_batch_and_repeat_per_search() -> None:
     seeds = {batch_seed(parsed, b) for b in range(100)}
     assert len(seeds) == 100
     assert batch_seed(parsed, 7) == batch_seed(SearchSpec.model_validate(spec(seed=5)), 7)
+
+
+# --- several objectives -------------------------------------------------------------------------
+
+
+def _two_objective_spec(**changes: object) -> dict[str, object]:
+    spec: dict[str, object] = {
+        "name": "mo",
+        "space": "nb201",
+        "evaluator": {"kind": "table", "path": "nb201.csv"},
+        "objectives": [
+            {"metric": "val_acc", "goal": "maximize"},
+            {"metric": "latency", "goal": "minimize"},
+        ],
+        "budget": {"evaluations": 20},
+    }
+    spec.update(changes)
+    return spec
+
+
+def test_objectives_alone_name_the_primary_objective() -> None:
+    spec = SearchSpec.model_validate(_two_objective_spec())
+    assert spec.multi_objective
+    assert spec.objective.metric == "val_acc"
+    assert [(o.metric, o.goal) for o in spec.all_objectives] == [
+        ("val_acc", "maximize"),
+        ("latency", "minimize"),
+    ]
+    assert SearchSpec.from_stored(spec.stored()).all_objectives == spec.all_objectives
+
+
+def test_a_single_objective_spec_has_one_objective() -> None:
+    spec = SearchSpec.model_validate({**_two_objective_spec(), "objectives": []})
+    assert not spec.multi_objective
+    assert spec.all_objectives == (spec.objective,)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"objectives": [{"metric": "val_acc"}]}, "two or three"),
+        ({"objectives": [{"metric": "a"}, {"metric": "a", "goal": "minimize"}]}, "one entry"),
+        ({"objectives": [{"metric": m} for m in "abcd"]}, "at most 3"),
+        ({"objective": {"metric": "latency"}}, "first of objectives"),
+        (
+            {"evaluator": {"kind": "table", "path": "t.csv", "report_columns": ["val_acc"]}},
+            r"objectives \['latency'\] need those columns",
+        ),
+    ],
+)
+def test_bad_objectives_are_refused_with_a_reason(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        SearchSpec.model_validate(_two_objective_spec(**changes))
