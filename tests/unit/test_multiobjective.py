@@ -4,6 +4,7 @@ that finds more of a known front than random search; the benchmark's exact NB201
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 import numpy as np
 import pytest
@@ -188,3 +189,30 @@ def test_exact_nb201_front_hypervolume_from_the_table() -> None:
     sample = torch.randperm(15625, generator=torch.Generator().manual_seed(0))[:1000]
     assert top > normalised_hypervolume(table.Y[sample], normalisation)
     assert 1.0 < top < 1.1**2
+
+
+def test_benchmark_harness_on_a_random_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from surrogate.bench.multiobjective import (
+        MultiBenchConfig,
+        run_multi_benchmark,
+        write_result,
+    )
+    from tests.support.tables import OBJECTIVE, random_nb201_csv
+
+    methods = ("random", "nsga2") if importlib.util.find_spec("optuna") else ("random",)
+    config = MultiBenchConfig(
+        csv=str(random_nb201_csv(tmp_path / "nb201.csv")),
+        objectives=((OBJECTIVE, "maximize"), ("params_M_cifar10", "minimize")),
+        k=5,
+        budget=40,
+        seeds=(0, 1),
+        methods=methods,
+        checkpoints=(20, 40),
+    )
+    result = run_multi_benchmark(config)
+    assert len(result.traces) == 2 * len(methods)
+    for trace in result.traces:
+        assert len(trace.rows) == 40 == len(set(trace.rows))  # distinct queries
+        assert 0 < trace.hypervolume[20] <= trace.hypervolume[40] < result.ceiling
+    summary = write_result(result, tmp_path / "mo.json").read_text()
+    assert '"ceiling"' in summary and '"sem"' in summary
