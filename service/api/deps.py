@@ -13,17 +13,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from service.auth import EngineDep, SessionDep
+from service.clock import Clock
 from service.store import session_scope, utcnow
-
-Clock = Callable[[], datetime]
-"""Returns the current time as an aware UTC datetime."""
 
 Wake = Callable[[int], None]
 """Wakes the controller about one search (given its id)."""

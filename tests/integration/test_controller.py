@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import Engine
 
+from service.clock import ManualClock
 from service.controller import Controller, StepResult
 from service.events import EventKind
 from service.search_spec import SearchSpec
@@ -35,7 +35,6 @@ from service.store import (
     SurrogateSnapshotRepository,
     WorkerRepository,
     session_scope,
-    utcnow,
 )
 from tests.support.store import create_search as store_search
 
@@ -50,19 +49,6 @@ FAST_BONAS = {
     "pool_size": 120,
     "fit": {"epochs": 15, "warm_epochs": 5, "gcn": {"num_layers": 2, "width": 16}},
 }
-
-
-class FakeClock:
-    """A settable clock (aware UTC)."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def spec_dict(**overrides: Any) -> dict[str, Any]:
@@ -88,18 +74,18 @@ def score(arch: dict[str, Any]) -> float:
     return 10.0 * text.count("conv") + noise
 
 
-def create_search(engine: Engine, clock: FakeClock, **overrides: Any) -> SearchRecord:
+def create_search(engine: Engine, clock: ManualClock, **overrides: Any) -> SearchRecord:
     spec = SearchSpec.model_validate(spec_dict(**overrides))
     with session_scope(engine) as session:
         return store_search(session, spec, clock())
 
 
-def make_controller(engine: Engine, clock: FakeClock, max_attempts: int = 3) -> Controller:
+def make_controller(engine: Engine, clock: ManualClock, max_attempts: int = 3) -> Controller:
     settings = Settings(database_url=str(engine.url), lease_seconds=10, max_attempts=max_attempts)
     return Controller(engine, settings, clock=clock)
 
 
-def register_worker(engine: Engine, clock: FakeClock, name: str = "w1") -> int:
+def register_worker(engine: Engine, clock: ManualClock, name: str = "w1") -> int:
     with session_scope(engine) as session:
         return WorkerRepository(session).register(name, capabilities={}, now=clock()).id
 
@@ -109,7 +95,9 @@ def batches(engine: Engine, search_id: int, *states: BatchState) -> tuple[BatchR
         return BatchRepository(session).list(search_id, states=states or None)
 
 
-def work_one(engine: Engine, clock: FakeClock, worker_id: int, metrics: bool = True) -> int | None:
+def work_one(
+    engine: Engine, clock: ManualClock, worker_id: int, metrics: bool = True
+) -> int | None:
     """Lease the next batch as `worker_id`, measure it with `score`, report; the batch id."""
     with session_scope(engine) as session:
         lease = BatchRepository(session).lease_next(worker_id, lease_seconds=10, now=clock())
@@ -134,7 +122,7 @@ def work_one(engine: Engine, clock: FakeClock, worker_id: int, metrics: bool = T
 class FirstBatchDone(NamedTuple):
     """A search whose first batch the controller proposed and worker ``w1`` reported."""
 
-    clock: FakeClock
+    clock: ManualClock
     search: SearchRecord
     controller: Controller
     worker: int
@@ -142,7 +130,7 @@ class FirstBatchDone(NamedTuple):
 
 def first_batch_done(engine: Engine, **overrides: Any) -> FirstBatchDone:
     """Create a search from `overrides`, step its controller once and have a worker report."""
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(engine, clock, **overrides)
     controller = make_controller(engine, clock)
     worker = register_worker(engine, clock)
@@ -163,7 +151,7 @@ def all_keys(engine: Engine, search_id: int) -> list[str]:
 
 
 def run_to_end(
-    engine: Engine, controller: Controller, clock: FakeClock, search_id: int, worker_id: int
+    engine: Engine, controller: Controller, clock: ManualClock, search_id: int, worker_id: int
 ) -> StepResult:
     result = controller.step(search_id)
     for _ in range(100):
@@ -179,7 +167,7 @@ def run_to_end(
 
 
 def test_initial_batches_fill_the_flight_and_a_second_step_adds_nothing(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(engine, clock, batches_in_flight=2)
     controller = make_controller(engine, clock)
 
@@ -235,7 +223,7 @@ def test_refit_after_report_records_predictions_and_a_snapshot(engine: Engine) -
 
 
 def test_pending_architectures_are_never_proposed_again(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(
         engine,
         clock,
@@ -262,7 +250,7 @@ def test_pending_architectures_are_never_proposed_again(engine: Engine) -> None:
 
 
 def test_no_architecture_twice_and_the_budget_ends_the_search(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(engine, clock, budget={"evaluations": 22}, batch_size=5)
     controller = make_controller(engine, clock)
     worker = register_worker(engine, clock)
@@ -284,7 +272,7 @@ def test_no_architecture_twice_and_the_budget_ends_the_search(engine: Engine) ->
 
 
 def test_wall_time_budget_completes_and_cancels_batches_in_flight(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(engine, clock, budget={"wall_seconds": 60}, strategy={"name": "random"})
     controller = make_controller(engine, clock)
     first = controller.step(search.id)
@@ -299,7 +287,7 @@ def test_wall_time_budget_completes_and_cancels_batches_in_flight(engine: Engine
 
 
 def test_time_spent_paused_does_not_count_against_the_wall_time_budget(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(engine, clock, budget={"wall_seconds": 60}, strategy={"name": "random"})
     controller = make_controller(engine, clock)
     controller.step(search.id)
@@ -319,7 +307,7 @@ def test_time_spent_paused_does_not_count_against_the_wall_time_budget(engine: E
 
 
 def test_exhausted_space_completes_the_search(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(
         engine,
         clock,
@@ -339,7 +327,7 @@ def test_exhausted_space_completes_the_search(engine: Engine) -> None:
 
 
 def test_reaper_requeues_an_expired_lease_then_fails_the_batch(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(engine, clock, strategy={"name": "random"})
     controller = make_controller(engine, clock, max_attempts=2)
     worker = register_worker(engine, clock)
@@ -376,7 +364,7 @@ def test_reaper_requeues_an_expired_lease_then_fails_the_batch(engine: Engine) -
 
 
 def test_failing_batches_fail_the_search(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(engine, clock, strategy={"name": "random"})
     controller = make_controller(engine, clock, max_attempts=1)
     worker = register_worker(engine, clock)
@@ -416,7 +404,7 @@ def test_pause_resume_and_cancel_are_respected(engine: Engine) -> None:
 
 
 def test_minimised_objective_and_constraints_reach_the_strategy(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(
         engine,
         clock,
@@ -443,7 +431,7 @@ def test_minimised_objective_and_constraints_reach_the_strategy(engine: Engine) 
 
 @pytest.mark.slow
 def test_a_new_controller_resumes_where_the_old_one_stood(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     search = create_search(engine, clock, batch_size=4, budget={"evaluations": 24})
     worker = register_worker(engine, clock)
     old = make_controller(engine, clock)
@@ -475,7 +463,7 @@ def test_a_new_controller_resumes_where_the_old_one_stood(engine: Engine) -> Non
 
 
 def test_started_controller_runs_searches_off_the_event_loop(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     created = create_search(engine, clock, strategy={"name": "random"})
     controller = make_controller(engine, clock)
 

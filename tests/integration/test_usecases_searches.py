@@ -1,7 +1,7 @@
 """The search and token use cases, called directly on a session and through the app, with a fake
 clock.
 
-No sleeping: every call gets its time from `FakeClock` (passed as ``now`` to a use case, or set as
+No sleeping: every call gets its time from `ManualClock` (passed as ``now`` to a use case, or set as
 ``app.state.clock`` for the routes), so the assertions can name exact times, and a budget's wall
 time used is whatever the clock was advanced by.
 """
@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from service.auth import Principal
+from service.clock import ManualClock
 from service.errors import INVALID_STATE, ApiError
 from service.exceptions import InvalidStateTransitionError
 from service.schemas import SearchOut, TokenCreated, TokenOut
@@ -40,7 +41,6 @@ from service.usecases.searches import (
     submit_search,
 )
 from tests.integration import test_api as base
-from tests.integration.test_usecases_workers import FakeClock
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 WALL_S = 200.0
@@ -114,7 +114,7 @@ def test_submit_stores_a_created_search_at_now_with_its_event(engine: Engine) ->
 def test_pause_resume_and_cancel_move_the_search_and_append_one_event_each(
     engine: Engine,
 ) -> None:
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     sid = _submit(engine, clock())
     batch_id = _start(engine, sid, clock(), ["a", "b"])
 
@@ -147,7 +147,7 @@ def test_pause_resume_and_cancel_move_the_search_and_append_one_event_each(
 
 
 def test_cancelling_a_cancelled_search_changes_nothing(engine: Engine) -> None:
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     sid = _submit(engine, clock())
     _start(engine, sid, clock(), ["a"])
     first = _steer(engine, cancel_search, sid, clock.advance(3))
@@ -164,7 +164,7 @@ def test_cancelling_a_cancelled_search_changes_nothing(engine: Engine) -> None:
 def test_resuming_an_ended_search_is_refused_with_409_and_changes_nothing(
     engine: Engine,
 ) -> None:
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     sid = _submit(engine, clock())
     _start(engine, sid, clock(), ["a"])
     _steer(engine, cancel_search, sid, clock.advance(1))
@@ -182,7 +182,7 @@ def test_resuming_an_ended_search_is_refused_with_409_and_changes_nothing(
 
 
 def test_wall_time_used_is_read_from_now_and_stops_while_paused(engine: Engine) -> None:
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     sid = _submit(engine, clock())
     _start(engine, sid, clock(), ["a"])
 
@@ -201,7 +201,7 @@ def test_wall_time_used_is_read_from_now_and_stops_while_paused(engine: Engine) 
 
 
 def test_a_user_can_neither_see_nor_steer_anothers_search(engine: Engine) -> None:
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     alices = _submit(engine, clock())
     bobs = _submit(engine, clock.advance(1), principal=BOB)
     _start(engine, alices, clock(), ["a"])
@@ -233,7 +233,7 @@ def test_the_search_routes_read_the_time_from_the_apps_clock(
     make_api: Callable[..., base.Api],
 ) -> None:
     api = make_api()
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     api.server.app.state.clock = clock
     submitted = api.alice.post(
         "/api/v1/searches", json=base.spec(budget={"evaluations": 20, "wall_seconds": WALL_S})
@@ -285,7 +285,7 @@ def test_the_token_routes_read_the_time_from_the_apps_clock(
     make_api: Callable[..., base.Api],
 ) -> None:
     api = make_api()
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     api.server.app.state.clock = clock
     answer = api.admin.post("/api/v1/tokens", json={"role": "user", "owner": "carol"})
     assert answer.status_code == 201, answer.text

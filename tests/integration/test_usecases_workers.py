@@ -1,6 +1,6 @@
 """The worker-protocol use cases driven directly over a session, with a fake clock.
 
-No HTTP and no sleeping: each call gets its time from `FakeClock`, so a lease's whole life
+No HTTP and no sleeping: each call gets its time from `ManualClock`, so a lease's whole life
 (lease, repeat lease, heartbeat, expiry, late report) runs in a few milliseconds and the
 assertions can name exact expiries.
 """
@@ -25,6 +25,7 @@ from protocol import (
     WorkerCapabilities,
 )
 from service.auth import Principal
+from service.clock import ManualClock
 from service.errors import ApiError
 from service.events import EventKind
 from service.search_spec import SearchSpec, batch_fidelity
@@ -67,20 +68,6 @@ KEYS = ["a", "b"]
 make_api = base.make_api  # the fixture, shared with test_api
 
 
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
-
-
 def _principal(owner: str = "alice") -> Principal:
     return Principal(role=Role.WORKER, owner=owner, token_id=None, token_hash=f"hash-{owner}")
 
@@ -89,7 +76,7 @@ def _settings(engine: Engine) -> Settings:
     return Settings(_env_file=None, database_url=str(engine.url), lease_seconds=LEASE_S)  # type: ignore[call-arg]
 
 
-def _register(engine: Engine, clock: FakeClock, settings: Settings, name: str) -> int:
+def _register(engine: Engine, clock: ManualClock, settings: Settings, name: str) -> int:
     body = RegisterRequest(
         name=name,
         instance_id=f"instance-{name}",
@@ -111,7 +98,7 @@ def _queue(engine: Engine) -> tuple[int, int]:
     return search_id, batch.id
 
 
-def _lease(engine: Engine, clock: FakeClock, settings: Settings, worker_id: int) -> LeaseGrant:
+def _lease(engine: Engine, clock: ManualClock, settings: Settings, worker_id: int) -> LeaseGrant:
     with session_scope(engine) as session:
         grant = lease_batch(session, clock(), _principal(), settings, worker_id, LeaseRequest())
     assert grant is not None
@@ -139,7 +126,7 @@ def _kinds(engine: Engine, search_id: int) -> list[str]:
 
 
 def test_a_lease_lives_heartbeats_expires_and_takes_its_late_report(engine: Engine) -> None:
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     settings = _settings(engine)
     search_id, batch_id = _queue(engine)
     worker_id = _register(engine, clock, settings, "w1")
@@ -197,7 +184,7 @@ def test_a_lease_lives_heartbeats_expires_and_takes_its_late_report(engine: Engi
 
 
 def test_a_late_report_after_a_re_lease_is_refused(engine: Engine) -> None:
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     settings = _settings(engine)
     _, batch_id = _queue(engine)
     first_worker = _register(engine, clock, settings, "w1")
@@ -225,7 +212,7 @@ def test_a_late_report_after_a_re_lease_is_refused(engine: Engine) -> None:
 def test_the_routes_read_the_time_from_the_apps_clock(make_api: Callable[..., base.Api]) -> None:
     """`ClockDep`: a fake clock on ``app.state`` is the time the worker routes act at."""
     api = make_api(lease_seconds=LEASE_S)
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     api.server.app.state.clock = clock
     sid = api.submit(api.alice)["id"]
     worker = api.worker_client()
