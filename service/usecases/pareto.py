@@ -1,0 +1,237 @@
+"""A search's Pareto set under all its objectives, every measured point, and the hypervolume as
+the front grew.
+
+The Pareto set is computed on read from the stored evaluations (`EvaluationRepository.
+observations` at the search's fidelity), not kept in a column updated on each report: the
+evaluations are the one source of truth, so the front can never disagree with them, a change
+of the bounds (which moves every hypervolume) needs no rewrite, and reading 1,000 evaluations
+and computing the set and the whole hypervolume curve takes tens of milliseconds
+(docs/benchmarks.md), well under a dashboard poll.
+
+A point is *feasible* when its result meets the search's constraints and carries a finite value
+of every objective; only feasible points can be on the front. The hypervolume follows
+`surrogate.pareto`'s rule with bounds taken from the search itself: each objective is scaled to
+``[0, 1]`` between the worst and best feasible value measured so far (1 = best), and the
+reference point is ``-margin`` (0.1) in every scaled objective, i.e. the worst measured value
+less a tenth of the range. Every value of the curve uses the same, latest bounds, so the curve
+never decreases; a new result that widens a range rescales the whole curve. An objective whose
+feasible values are all equal scales every point to 1.
+
+A search with one objective answers too: its front is the best feasible architecture (the one
+``/best`` returns; the earliest wins a tie) and the curve is the one-objective hypervolume, the
+best so far scaled as above plus the margin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from sqlalchemy.orm import Session
+from torch import Tensor
+
+from service.auth import Principal
+from service.schemas.pareto import ObjectiveOut, ParetoOut, ParetoPointOut, ReferenceOut
+from service.search_spec import Objective, SearchSpec, batch_fidelity
+from service.store import EvaluationRepository, Observation
+from service.usecases.summary import spec_of, visible_search
+from surrogate.pareto import (
+    DEFAULT_MARGIN,
+    Normalisation,
+    hypervolume,
+    pareto_indices,
+    reference_point,
+)
+
+RULE = (
+    "each objective scaled to [0, 1] between its worst and best feasible measured value "
+    "(1 = best); reference point at -{margin} in every scaled objective (the worst measured "
+    "value less {margin} of the range); every value of the curve uses these bounds"
+)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One measured architecture: its objective values in the user's units (NaN: missing)."""
+
+    observation: Observation
+    values: tuple[float, ...]
+    feasible: bool
+
+
+def read_pareto(session: Session, principal: Principal, search_id: int) -> ParetoOut:
+    """The Pareto set, the measured points and the hypervolume curve of a search.
+
+    Raises:
+        ApiError: 404 when the search is not visible to `principal`.
+    """
+    spec = spec_of(visible_search(session, principal, search_id))
+    fidelity = batch_fidelity(spec)
+    observations = EvaluationRepository(session).observations(search_id, fidelity)
+    return pareto_out(search_id, spec, fidelity, observations)
+
+
+def pareto_out(
+    search_id: int, spec: SearchSpec, fidelity: str, observations: Sequence[Observation]
+) -> ParetoOut:
+    """The answer for `observations` (in the order they arrived) of a search with `spec`."""
+    objectives = spec.all_objectives
+    measured = [measure(spec, objectives, o) for o in observations]
+    feasible = [m for m in measured if m.feasible]
+    base = {
+        "search_id": search_id,
+        "multi_objective": spec.multi_objective,
+        "fidelity": fidelity,
+        "objectives": [ObjectiveOut(metric=o.metric, goal=o.goal) for o in objectives],
+    }
+    if not feasible:
+        points = [_point(m, i, on_front=False) for i, m in enumerate(measured)]
+        note = "no feasible result yet" if measured else "nothing measured yet"
+        return ParetoOut(
+            **base, front=[], points=points, hypervolume=[0.0] * len(measured), note=note
+        )
+    lower, upper = bounds(feasible, objectives)
+    scaled = scale(feasible, objectives, lower, upper)
+    front_ids = {id(feasible[i]) for i in _front_rows(scaled)}
+    points = [_point(m, i, on_front=id(m) in front_ids) for i, m in enumerate(measured)]
+    front = sorted(
+        (p for p in points if p.on_front),
+        key=lambda p: _rank(p.values[0], objectives[0]),
+    )
+    return ParetoOut(
+        **base,
+        front=front,
+        points=points,
+        hypervolume=hypervolume_curve(measured, objectives, lower, upper),
+        reference=_reference(objectives, lower, upper),
+        note=None if spec.multi_objective else "one objective: the front is the best result",
+    )
+
+
+def measure(spec: SearchSpec, objectives: Sequence[Objective], obs: Observation) -> Measured:
+    """The objective values of one result and whether it can be on the front."""
+    evaluation = obs.evaluation
+    values = []
+    for position, objective in enumerate(objectives):
+        raw = evaluation.metrics.get(objective.metric)
+        if raw is None and position == 0:
+            raw = evaluation.objective
+        values.append(_finite(raw))
+    ok = all(math.isfinite(v) for v in values) and spec.feasible(evaluation.metrics)
+    return Measured(obs, tuple(values), ok)
+
+
+def bounds(
+    feasible: Sequence[Measured], objectives: Sequence[Objective]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Smallest and largest feasible value of each objective, a degenerate range opened by one
+    unit on its worse side (so every point scales to 1 there)."""
+    lower, upper = [], []
+    for j, objective in enumerate(objectives):
+        column = [m.values[j] for m in feasible]
+        lo, hi = min(column), max(column)
+        if hi <= lo:
+            lo, hi = (lo - 1.0, hi) if objective.maximize else (lo, hi + 1.0)
+        lower.append(lo)
+        upper.append(hi)
+    return tuple(lower), tuple(upper)
+
+
+def scale(
+    measured: Sequence[Measured],
+    objectives: Sequence[Objective],
+    lower: Sequence[float],
+    upper: Sequence[float],
+) -> Tensor:
+    """`(n, m)` scaled maximisation values of `measured` (1 = the best bound)."""
+    Y = torch.tensor([m.values for m in measured], dtype=torch.float64).reshape(-1, len(objectives))
+    if len(objectives) >= 2:
+        directions = tuple(o.goal for o in objectives)
+        return Normalisation(directions, tuple(lower), tuple(upper)).apply(Y)
+    unit = (Y - lower[0]) / (upper[0] - lower[0])
+    return unit if objectives[0].maximize else 1.0 - unit
+
+
+def hypervolume_curve(
+    measured: Sequence[Measured],
+    objectives: Sequence[Objective],
+    lower: Sequence[float],
+    upper: Sequence[float],
+    margin: float = DEFAULT_MARGIN,
+) -> list[float]:
+    """The hypervolume after each result in order (infeasible ones repeat the last value).
+
+    The front is kept as results arrive; a result that a front point weakly dominates changes
+    nothing, so the volume is recomputed only when the front changes.
+    """
+    ref = reference_point(len(objectives), margin)
+    front = torch.empty((0, len(objectives)), dtype=torch.float64)
+    volume, curve = 0.0, []
+    for m in measured:
+        if m.feasible:
+            y = scale([m], objectives, lower, upper)
+            if not bool((front >= y).all(-1).any()):
+                kept = ~(y >= front).all(-1)
+                front = torch.cat([front[kept], y])
+                volume = _volume(front, ref)
+        curve.append(volume)
+    return curve
+
+
+def _volume(front: Tensor, ref: Tensor) -> float:
+    if front.shape[-1] == 1:
+        return float((front.max() - ref[0]).clamp(min=0.0))
+    return hypervolume(front, ref)
+
+
+def _front_rows(scaled: Tensor) -> list[int]:
+    """Rows of the Pareto set of scaled maximisation values (one objective: the first best)."""
+    if scaled.shape[-1] == 1:
+        return [int(torch.argmax(scaled[:, 0]))]
+    return pareto_indices(scaled, ["maximize"] * scaled.shape[-1])
+
+
+def _reference(
+    objectives: Sequence[Objective], lower: Sequence[float], upper: Sequence[float]
+) -> ReferenceOut:
+    margin = DEFAULT_MARGIN
+    point = [
+        lo - margin * (hi - lo) if o.maximize else hi + margin * (hi - lo)
+        for o, lo, hi in zip(objectives, lower, upper, strict=True)
+    ]
+    return ReferenceOut(
+        rule=RULE.format(margin=margin),
+        margin=margin,
+        lower=list(lower),
+        upper=list(upper),
+        point=point,
+    )
+
+
+def _point(m: Measured, position: int, *, on_front: bool) -> ParetoPointOut:
+    architecture = m.observation.architecture
+    return ParetoPointOut(
+        architecture_id=architecture.id,
+        key=architecture.key,
+        evaluation=position + 1,
+        values=[v if math.isfinite(v) else None for v in m.values],
+        feasible=m.feasible,
+        on_front=on_front,
+    )
+
+
+def _rank(value: float | None, objective: Objective) -> float:
+    """Sort key putting the best value of `objective` first."""
+    assert value is not None  # front points are feasible
+    return -value if objective.maximize else value
+
+
+def _finite(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    return float(value) if math.isfinite(value) else math.nan
+
+
+__all__ = ["RULE", "Measured", "bounds", "hypervolume_curve", "pareto_out", "read_pareto", "scale"]
