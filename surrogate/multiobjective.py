@@ -61,6 +61,7 @@ from botorch.utils.sampling import sample_simplex
 from torch import Tensor
 
 from surrogate.acquisition import Selection, select_batch
+from surrogate.constraints import CostFn, MetricConstraint
 from surrogate.models.blr import RowCache
 from surrogate.models.fit import FitReport, Surrogate, fit_surrogate, load_surrogate
 from surrogate.pareto import Direction, check_directions, front_depth
@@ -154,6 +155,9 @@ class MultiObjectiveStrategy(BonasStrategy[A]):
         known: Exact objective functions by name (user units); those objectives are not
             modelled and need not be in the observations.
         sampler: Candidate generator of the pool (as for `BonasStrategy`).
+        constraints: Analytic constraints only (metrics `cost_of` computes): they filter the
+            pool and the initial batch, as in `BonasStrategy`; measured ones are refused.
+        cost_of: Analytic metrics of an architecture.
     """
 
     name = "bonas_mo"
@@ -164,8 +168,16 @@ class MultiObjectiveStrategy(BonasStrategy[A]):
         options: MultiObjectiveOptions,
         known: Mapping[str, KnownObjective] | None = None,
         sampler: Sampler[A] | None = None,
+        constraints: Sequence[MetricConstraint] = (),
+        cost_of: CostFn | None = None,
     ) -> None:
-        super().__init__(space, options.bonas, sampler)
+        super().__init__(space, options.bonas, sampler, constraints=constraints, cost_of=cost_of)
+        if self.constraints.measured:
+            measured = [c.metric for c in self.constraints.measured]
+            raise ValueError(
+                f"constraints on {measured} are not analytic (computed by cost_of); a "
+                "multi-objective search takes analytic constraints only"
+            )
         self.mo = options
         self.known: dict[str, KnownObjective] = dict(known or {})
         unknown = sorted(set(self.known) - set(options.names))
@@ -453,6 +465,7 @@ class MultiObjectiveStrategy(BonasStrategy[A]):
         self.models = {
             n: load_surrogate(self.featurizer, s) for n, s in state.get("models", {}).items()
         }
+        self.model = self.models.get(self.modelled[0], self.model)
 
 
 __all__ = [

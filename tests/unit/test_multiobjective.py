@@ -216,3 +216,17 @@ def test_benchmark_harness_on_a_random_table(tmp_path) -> None:  # type: ignore[
         assert 0 < trace.hypervolume[20] <= trace.hypervolume[40] < result.ceiling
     summary = write_result(result, tmp_path / "mo.json").read_text()
     assert '"ceiling"' in summary and '"sem"' in summary
+
+
+def test_state_dict_resumes_exactly() -> None:
+    observations = [observe(NB201, a) for a in distinct(NB201, 12, seed=11)]
+    first = strategy()
+    first.propose(observations, [], 3, np.random.default_rng(12))
+    more = [*observations, *(observe(NB201, a) for a in distinct(NB201, 16, seed=13)[12:])]
+    resumed = strategy()
+    resumed.load_state_dict(first.state_dict())
+    assert set(resumed.models) == {"accuracy", "cost"} and resumed.version == 1
+    a = first.propose(more, [], 3, np.random.default_rng(14))
+    b = resumed.propose(more, [], 3, np.random.default_rng(14))
+    assert [p.arch for p in a.proposals] == [p.arch for p in b.proposals]
+    assert a.refit is not None and a.refit.fit.warm_started
