@@ -23,6 +23,7 @@ from protocol.errors import (
     ErrorReason,
 )
 from protocol.messages import (
+    AnalyticMetric,
     BatchMember,
     DataName,
     DatasetSpec,
@@ -87,6 +88,7 @@ __all__ = [
     "RETRYABLE_STATUS_CODES",
     "TRAINING_MAXIMA",
     "WORKERS_PREFIX",
+    "AnalyticMetric",
     "BatchMember",
     "DataName",
     "DataPathError",

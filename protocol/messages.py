@@ -160,6 +160,36 @@ class DatasetSpec(Message):
     options: dict[str, JSONValue] = Field(default_factory=dict)
 
 
+AnalyticMetric = Literal["params", "flops"]
+"""A cost computed from the architecture alone (`surrogate.costs.cost_of`)."""
+
+TableArchFormat = Literal["string", "json", "key", "matrix_ops", "naslib_tuple"]
+"""How a table's architecture column is written (`surrogate.tables`)."""
+
+
+class ExtraTableSpec(Message):
+    """A second CSV whose columns are joined onto each row of the evaluator's table.
+
+    HW-NAS-Bench's per-device latencies and energies, keyed by NASLib's tuple, are the use
+    (docs/costs-measured.md): joined onto NAS-Bench-201's accuracy table they become metrics of
+    every member, to report, constrain on and optimise.
+
+    Attributes:
+        path: The CSV, a name relative to the worker's data roots, as for the main table.
+        arch_column: Column holding the architecture.
+        arch_format: How that column is written (default ``"naslib_tuple"``, HW-NAS-Bench's).
+        ops_column: Op-list column for ``"matrix_ops"``.
+        columns: Its columns to add (empty: all its numeric columns); none may already be a
+            column of the main table.
+    """
+
+    path: DataName
+    arch_column: Annotated[str, Field(min_length=1)] = "net"
+    arch_format: TableArchFormat = "naslib_tuple"
+    ops_column: Annotated[str, Field(min_length=1)] = "ops"
+    columns: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+
+
 class TableEvaluatorSpec(Message):
     """Evaluate by looking members up in a benchmark CSV (see `surrogate.tables.MetricTable`).
 
@@ -170,9 +200,16 @@ class TableEvaluatorSpec(Message):
         metric_columns: Further columns to report as metrics (empty: every numeric column).
         arch_column: Column holding the architecture.
         arch_format: How that column is written (``"string"``, ``"json"``, ``"key"``,
-            ``"matrix_ops"``).
+            ``"matrix_ops"``, ``"naslib_tuple"``).
         ops_column: Op-list column for ``"matrix_ops"``.
         fidelity: Label of the fidelity the table measures (default: the objective column).
+        extra_tables: Tables whose columns are joined onto every row (`ExtraTableSpec`); their
+            columns count as the table's own for `objective_column` and `metric_columns`.
+        analytic_metrics: ``params`` and/or ``flops`` to report for every member as computed by
+            `surrogate.costs.cost_of` for the lease's space (counts, at the space's default
+            network), replacing a table column of the same name: the figures the search's
+            analytic constraints filter its candidates by, so that the check of each result
+            agrees with the filter.
     """
 
     kind: Literal[EvaluatorKind.TABLE] = EvaluatorKind.TABLE
@@ -180,9 +217,11 @@ class TableEvaluatorSpec(Message):
     objective_column: Annotated[str, Field(min_length=1)]
     metric_columns: tuple[str, ...] = ()
     arch_column: str = "arch_str"
-    arch_format: Literal["string", "json", "key", "matrix_ops"] = "string"
+    arch_format: TableArchFormat = "string"
     ops_column: str = "ops"
     fidelity: str | None = None
+    extra_tables: tuple[ExtraTableSpec, ...] = ()
+    analytic_metrics: tuple[AnalyticMetric, ...] = ()
 
 
 class _TrainingEvaluatorSpec(Message):

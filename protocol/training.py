@@ -40,6 +40,7 @@ TRAINING_MAXIMA: dict[str, int] = {
     "calibration_batches": 1_000,
     "log_every": 1_000_000,
     "cpu_threads": 256,
+    "latency_batch_size": 1_024,
 }
 """Largest accepted value of each count (docs/limits.md): a search's training options come from
 its submitter, and these bound what one batch may ask of a worker."""
@@ -116,6 +117,15 @@ class TrainingOptions(Message):
             One suits the small default networks, whose ops are too small to split and which
             otherwise lose several-fold to thread contention on a shared machine; None leaves
             torch's setting alone.
+        measure_latency: Time each member's stand-alone network on the worker's device after
+            it is evaluated (`workers.latency`, docs/costs-measured.md), and report
+            ``latency_ms_b1``, ``latency_p90_ms_b1``, ``latency_ms_b<N>`` and
+            ``latency_p90_ms_b<N>`` (milliseconds; N is `latency_batch_size`) among its
+            metrics, to constrain or optimise on. Off by default: it adds
+            ``25 * 2`` forwards per member.
+        latency_batch_size: The second (throughput) batch size timed when `measure_latency`
+            is set (the first is always 1; 1 here times batch 1 alone); keep it small on CPU
+            workers.
     """
 
     refused_names: ClassVar[tuple[str, ...]] = SET_BY_THE_SEARCH
@@ -138,6 +148,8 @@ class TrainingOptions(Message):
     channels_last: bool = True
     log_every: Annotated[int, Field(ge=1), _AtMost("log_every")] = 10
     cpu_threads: Annotated[int, Field(ge=1), _AtMost("cpu_threads")] | None = 1
+    measure_latency: bool = False
+    latency_batch_size: Annotated[int, Field(ge=1), _AtMost("latency_batch_size")] = 64
 
     @model_validator(mode="before")
     @classmethod

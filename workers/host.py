@@ -79,6 +79,11 @@ def describe_host(
         properties = torch.cuda.get_device_properties(index)
         device_name, memory = properties.name, int(properties.total_memory)
     else:
+        from workers.latency import device_label  # imports torch, as the trainer does anyway
+
+        # The CPU's model, so that a latency a CPU worker measures can be traced to the
+        # hardware that measured it (a GPU daemon names its GPU above).
+        device_name = device_label("cpu")
         try:
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError):

@@ -86,6 +86,8 @@ def test_the_defaults_are_those_the_trainer_had() -> None:
         "channels_last": True,
         "log_every": 10,
         "cpu_threads": 1,
+        "measure_latency": False,
+        "latency_batch_size": 64,
     }
 
 

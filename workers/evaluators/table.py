@@ -27,7 +27,8 @@ from protocol import (
     TableEvaluatorSpec,
 )
 from protocol.names import shown_name
-from surrogate.exceptions import UnknownArchitectureError
+from surrogate.costs import cost_of
+from surrogate.exceptions import SurrogateError, UnknownArchitectureError
 from surrogate.spaces import SearchSpace
 from surrogate.tables import MetricTable, TableOptions
 from workers.evaluators.base import (
@@ -39,9 +40,16 @@ from workers.evaluators.base import (
     parse_members,
 )
 from workers.exceptions import EvaluationError, EvaluationStoppedError
-from workers.table_files import TableFileError, read_table, resolve_table
+from workers.table_files import (
+    ExtraTable,
+    TableFileError,
+    extra_tables_fingerprint,
+    join_extra_tables,
+    read_table,
+    resolve_table,
+)
 
-_TableKey = tuple[str, int, int, str, str, str, str]
+_TableKey = tuple[str, int, int, str, str, str, str, tuple[tuple[object, ...], ...]]
 
 
 class TableEvaluator(Evaluator):
@@ -89,20 +97,23 @@ class TableEvaluator(Evaluator):
             if should_stop():
                 raise EvaluationStoppedError(f"stopped after {index} of {total} lookups")
             progress(Progress(phase="lookup", step=index, total_steps=total, member=member.key))
-            reports.append(self._lookup(spec, table, member.key, arch, columns))
+            reports.append(self._lookup(spec, table, member.key, arch, columns, space))
         progress(Progress(phase="lookup", step=total, total_steps=total))
         return reports
 
     def table(self, spec: TableEvaluatorSpec, space: SearchSpace[Any]) -> MetricTable[Any]:
-        """The table a spec names, read once and kept while its file is unchanged.
+        """The table a spec names, with its extra tables joined, read once and kept while its
+        files are unchanged (the extra tables' names, columns and files are part of the key).
 
         Raises:
             EvaluationError: The name is refused, the file is missing under the data roots or
                 cannot be read as asked (a sanitised message: see `workers.table_files`).
         """
+        extras = _extra_tables(spec)
         try:
             path = resolve_table(self.context.data_roots, spec.path)
             stat = path.stat()
+            joined = extra_tables_fingerprint(self.context.data_roots, extras)
         except TableFileError as error:
             raise EvaluationError(str(error)) from None
         except OSError:
@@ -115,6 +126,7 @@ class TableEvaluator(Evaluator):
             spec.arch_column,
             spec.arch_format,
             spec.ops_column,
+            joined,
         )
         with self._lock:
             if cache_key in self._tables:
@@ -125,6 +137,7 @@ class TableEvaluator(Evaluator):
         )
         try:
             table = read_table(path, spec.path, space, options)
+            table = join_extra_tables(self.context.data_roots, table, extras)
         except TableFileError as error:
             raise EvaluationError(str(error)) from None
         with self._lock:
@@ -140,6 +153,7 @@ class TableEvaluator(Evaluator):
         key: str,
         arch: Any,
         columns: tuple[str, ...],
+        space: SearchSpace[Any],
     ) -> MemberReport:
         started = time.perf_counter()
         fidelity = spec.fidelity or spec.objective_column
@@ -151,6 +165,12 @@ class TableEvaluator(Evaluator):
         if not math.isfinite(objective):
             return _failed(key, fidelity, f"the table has no {spec.objective_column!r} value")
         metrics = {c: row[c] for c in columns if math.isfinite(row[c])}
+        if spec.analytic_metrics:
+            try:
+                costs = cost_of(space, arch)
+            except SurrogateError as error:
+                return _failed(key, fidelity, f"no analytic cost for this space ({error})")
+            metrics.update({m: float(costs[m]) for m in spec.analytic_metrics})
         return MemberReport(
             key=key,
             metrics=metrics,
@@ -159,6 +179,22 @@ class TableEvaluator(Evaluator):
             evaluator=EvaluatorKind.TABLE,
             timings={"total": time.perf_counter() - started},
         )
+
+
+def _extra_tables(spec: TableEvaluatorSpec) -> list[ExtraTable]:
+    """The spec's extra tables as `workers.table_files` reads them."""
+    return [
+        ExtraTable(
+            extra.path,
+            TableOptions(
+                arch_column=extra.arch_column,
+                arch_format=extra.arch_format,
+                ops_column=extra.ops_column,
+            ),
+            extra.columns,
+        )
+        for extra in spec.extra_tables
+    ]
 
 
 def _failed(key: str, fidelity: str, error: str) -> MemberReport:

@@ -32,6 +32,7 @@ from surrogate.spaces.base import SearchSpace
 from workers.costs import member_flops
 from workers.datasets.base import Dataset
 from workers.datasets.loader import TrainBatches, calibration_images, eval_batches
+from workers.latency import LatencyOptions, member_latency_metrics
 from workers.supernets import Supernet, SupernetConfig, build_supernet
 from workers.training.batchnorm import recalibrate_batchnorm
 from workers.training.distributed import DistributedContext
@@ -377,28 +378,47 @@ def _evaluate_all(
         calibrated = time.perf_counter()
         session.report("evaluate", epoch, None, index)
         accuracy, loss = session.evaluate(arch)
+        evaluated = time.perf_counter()
+        metrics = {
+            "val_accuracy": accuracy,
+            "val_loss": loss,
+            "train_loss": train_losses[index],
+            "params": float(session.model.count_parameters(arch)),
+            "flops": member_flops(space, arch, session.model.config, session.dataset.image_shape),
+        }
+        timings = {
+            "train_s": batch_train_s / len(members),
+            "batch_train_s": batch_train_s,
+            "calibrate_s": calibrated - started,
+            "eval_s": evaluated - calibrated,
+        }
+        if _measures_latency(session):
+            session.report("latency", epoch, None, index)
+            metrics.update(_latency_metrics(session, arch))
+            timings["latency_s"] = time.perf_counter() - evaluated
         results.append(
-            MemberResult(
-                key=space.key(arch),
-                arch=arch,
-                metrics={
-                    "val_accuracy": accuracy,
-                    "val_loss": loss,
-                    "train_loss": train_losses[index],
-                    "params": float(session.model.count_parameters(arch)),
-                    "flops": member_flops(
-                        space, arch, session.model.config, session.dataset.image_shape
-                    ),
-                },
-                timings={
-                    "train_s": batch_train_s / len(members),
-                    "batch_train_s": batch_train_s,
-                    "calibrate_s": calibrated - started,
-                    "eval_s": time.perf_counter() - calibrated,
-                },
-            )
+            MemberResult(key=space.key(arch), arch=arch, metrics=metrics, timings=timings)
         )
     return results
+
+
+def _measures_latency(session: TrainingSession) -> bool:
+    """Whether this process times the members: when asked, and on rank 0 alone under DDP
+    (the ranks share one member at a time; timing it on every GPU at once would only make the
+    numbers contend with each other, and rank 0's results are the ones reported)."""
+    if not session.options.measure_latency:
+        return False
+    return session.distributed is None or session.distributed.is_main
+
+
+def _latency_metrics(session: TrainingSession, arch: Any) -> dict[str, float]:
+    """`arch`'s stand-alone network timed on the session's device (`workers.latency`), at batch
+    1 and at `latency_batch_size`, at the training data's image size."""
+    second = session.options.latency_batch_size
+    sizes = (1,) if second == 1 else (1, second)
+    shape = (session.dataset.in_channels, *session.dataset.image_shape)
+    network = session.model.alone(arch)
+    return member_latency_metrics(network, shape, session.device, LatencyOptions(batch_sizes=sizes))
 
 
 def train_standalone(
