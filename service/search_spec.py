@@ -42,9 +42,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocol import (
+    AnalyticMetric,
     DataName,
     DatasetSpec,
+    ExtraTableSpec,
     StandaloneEvaluatorSpec,
+    TableArchFormat,
     TableEvaluatorSpec,
     TrainingOptions,
     WeightSharingEvaluatorSpec,
@@ -52,6 +55,8 @@ from protocol import (
 from surrogate.acquisition import ACQUISITION_NAMES, AcquisitionName
 from surrogate.builder import STRATEGY_NAMES, StrategyName
 from surrogate.builder import build_strategy as surrogate_build_strategy
+from surrogate.constraints import MetricConstraint
+from surrogate.costs import cost_of
 from surrogate.exceptions import SurrogateError
 from surrogate.spaces import BUILTIN_SPACE_NAMES, SearchSpace, get_space, space_from_spec
 from surrogate.strategy import Strategy
@@ -61,6 +66,11 @@ MAX_OBJECTIVES = 3
 """Most objectives of one search (hypervolume acquisitions grow quickly with their number)."""
 MAX_BATCHES_IN_FLIGHT = 64
 MAX_EVALUATIONS = 1_000_000
+MAX_EXTRA_TABLES = 4
+ANALYTIC_METRICS: tuple[AnalyticMetric, ...] = ("params", "flops")
+"""Metrics a table search computes from the architecture (`surrogate.costs.cost_of`: counts at
+the space's default network) rather than reads: a constraint on one filters the candidate pool,
+an objective on one is known exactly, and the worker reports them for every member."""
 SEED_LIMIT = 2**63
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -88,19 +98,44 @@ class TableEvaluator(_Spec):
             that is missing or leaves its root through a symlink is refused by the machine
             that reads it.
         arch_column: Column holding the architecture.
-        arch_format: How that column is written (``string``, ``json``, ``key``, ``matrix_ops``).
+        arch_format: How that column is written (``string``, ``json``, ``key``, ``matrix_ops``,
+            ``naslib_tuple``).
         ops_column: Op-list column, for ``matrix_ops``.
         report_columns: Further columns stored with each result (empty: every numeric column).
         fidelity: Label of what the table measures (default: the objective column).
+        extra_tables: Tables joined onto every row by architecture, such as HW-NAS-Bench's
+            per-device latencies keyed by NASLib's tuple (``{path: hw_cifar10.csv, columns:
+            [edgegpu_latency]}``; see `protocol.ExtraTableSpec` and docs/costs-measured.md).
+            Their columns are reported with each result and may be constrained or optimised;
+            with `report_columns` given, each must name its `columns`.
     """
 
     kind: Literal["table"] = "table"
     path: DataName
     arch_column: ColumnName = "arch_str"
-    arch_format: Literal["string", "json", "key", "matrix_ops"] = "string"
+    arch_format: TableArchFormat = "string"
     ops_column: ColumnName = "ops"
     report_columns: tuple[ColumnName, ...] = ()
     fidelity: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    extra_tables: Annotated[tuple[ExtraTableSpec, ...], Field(max_length=MAX_EXTRA_TABLES)] = ()
+
+    @model_validator(mode="after")
+    def _extra_columns_named(self) -> TableEvaluator:
+        if self.report_columns and any(not extra.columns for extra in self.extra_tables):
+            raise ValueError(
+                "with report_columns given, each of extra_tables must list its `columns`"
+            )
+        return self
+
+    @property
+    def reported_columns(self) -> frozenset[str]:
+        """The columns stored with each result, when `report_columns` names them (the
+        extra tables' columns included); empty when every numeric column is reported."""
+        if not self.report_columns:
+            return frozenset()
+        return frozenset(
+            (*self.report_columns, *(c for extra in self.extra_tables for c in extra.columns))
+        )
 
 
 class _TrainingEvaluator(_Spec):
@@ -182,11 +217,25 @@ class Objective(_Spec):
 
 
 class Constraint(_Spec):
-    """A bound on a metric the evaluator reports (e.g. ``params`` or ``flops_M_cifar10``).
+    """A bound on a metric (e.g. ``params``, ``flops`` or ``edgegpu_latency``).
 
     An evaluated architecture that breaks a constraint is infeasible: it never becomes the best
-    so far, and the strategy sees it as no better than the worst feasible result, so that it
-    learns to stay away from that region.
+    so far. How the strategy avoids infeasible architectures depends on the metric:
+
+    * ``params`` and ``flops`` of a table search are *analytic*: computed from the architecture
+      by `surrogate.costs.cost_of` for the spec's space, as counts (parameters, and FLOPs of
+      one forward on one image; not millions) of the space's default network (NAS-Bench-201
+      at C=16, N=5 on 32x32 images). The BONAS strategy removes every candidate that breaks
+      the bound before acquisition, so none is proposed, and the worker reports the same
+      counts with each result (replacing a table column of the same name). In a training
+      search they are the trained network's own counts as the trainer reports them, and are
+      modelled like any measured metric.
+    * Any other metric is *measured*: known only after evaluation. BONAS models it from the
+      results' metrics (one surrogate per constrained metric) and weighs each candidate by its
+      probability of meeting the bound (see `surrogate.constraints`).
+
+    The baselines (random, evolution, local) cannot model constraints; they see an infeasible
+    result as no better than the worst result seen, so that they move away from it.
 
     Attributes:
         metric: The reported metric.
@@ -342,18 +391,22 @@ class SearchSpec(_Spec):
         except SurrogateError as error:
             raise ValueError(f"bad search space: {error}") from error
         if isinstance(self.evaluator, TableEvaluator) and self.evaluator.report_columns:
-            reported = {*self.evaluator.report_columns, self.objective.metric}
+            reported = {
+                *self.evaluator.reported_columns,
+                self.objective.metric,
+                *self.analytic_metrics,
+            }
             missing = [c.metric for c in self.constraints if c.metric not in reported]
             if missing:
                 raise ValueError(
                     f"constraints on {missing} need those columns in evaluator.report_columns "
-                    f"(now {list(self.evaluator.report_columns)})"
+                    f"or an extra table's columns (now {sorted(self.evaluator.reported_columns)})"
                 )
             unreported = [o.metric for o in self.objectives if o.metric not in reported]
             if unreported:
                 raise ValueError(
                     f"objectives {unreported} need those columns in evaluator.report_columns "
-                    f"(now {list(self.evaluator.report_columns)})"
+                    f"or an extra table's columns (now {sorted(self.evaluator.reported_columns)})"
                 )
         if self.objectives:
             metrics = [o.metric for o in self.objectives]
@@ -377,8 +430,48 @@ class SearchSpec(_Spec):
             )
         if size is not None and self.batch_size > size:
             raise ValueError(f"batch_size ({self.batch_size}) exceeds the space's size ({size})")
+        self._check_cost_aware()
         build_strategy(self, self.search_space)  # raises ValueError naming the bad option
         return self
+
+    def _check_cost_aware(self) -> None:
+        """Refuse what the strategies cannot do with the constraints and objectives."""
+        if self.multi_objective:
+            if self.strategy.name != "bonas":
+                raise ValueError(
+                    f"a multi-objective search needs the 'bonas' strategy, not "
+                    f"{self.strategy.name!r}"
+                )
+            if self.strategy.acquisition is not None:
+                raise ValueError(
+                    "a multi-objective search takes its acquisition in strategy.options "
+                    "(acquisition: qlognehvi or qlognparego), not strategy.acquisition"
+                )
+            measured = [c.metric for c in self.constraints if c.metric not in self.analytic_metrics]
+            if measured:
+                raise ValueError(
+                    f"a multi-objective search takes constraints on {list(ANALYTIC_METRICS)} of "
+                    f"a table search only; {measured} would be measured (make them objectives)"
+                )
+            if set(self.analytic_metrics) >= {o.metric for o in self.objectives}:
+                raise ValueError("at least one objective must be measured, not all analytic")
+        if self.analytic_metrics:
+            try:
+                cost_of(self.search_space, self.search_space.sample(_probe_rng()))
+            except SurrogateError as error:
+                raise ValueError(
+                    f"constraints or objectives on {list(self.analytic_metrics)} need a cost "
+                    f"model of the space: {error}"
+                ) from error
+
+    @functools.cached_property
+    def analytic_metrics(self) -> tuple[AnalyticMetric, ...]:
+        """The spec's constrained or optimised metrics computed from the architecture: those
+        of `ANALYTIC_METRICS` in a table search (see `Constraint`), in order."""
+        if not isinstance(self.evaluator, TableEvaluator):
+            return ()
+        named = {c.metric for c in self.constraints} | {o.metric for o in self.objectives}
+        return tuple(m for m in ANALYTIC_METRICS if m in named)
 
     @functools.cached_property
     def search_space(self) -> SearchSpace[Any]:
@@ -436,6 +529,11 @@ class SearchSpec(_Spec):
         return self.objectives or (self.objective,)
 
     @property
+    def objective_metrics(self) -> tuple[str, ...]:
+        """The metric of each objective, in order."""
+        return tuple(o.metric for o in self.all_objectives)
+
+    @property
     def multi_objective(self) -> bool:
         """Whether the search looks for a Pareto front (two or three objectives)."""
         return len(self.objectives) > 1
@@ -489,6 +587,12 @@ _LOADED = _LoadedSpecs(MAX_LOADED_SPECS)
 # --- builders -------------------------------------------------------------------------------------
 
 
+def _probe_rng() -> Any:
+    import numpy as np
+
+    return np.random.default_rng(0)
+
+
 def _space_of(space: str | JSONDict) -> SearchSpace[Any]:
     return get_space(space) if isinstance(space, str) else space_from_spec(space)
 
@@ -505,13 +609,50 @@ def build_strategy(spec: SearchSpec, space: SearchSpace[Any]) -> Strategy[Any]:
         ValueError: An option or sampler is unknown or out of range (the message names it).
     """
     config = spec.strategy
+    analytic = AnalyticCosts(space, spec.analytic_metrics) if spec.analytic_metrics else None
+    constraints = (
+        tuple(MetricConstraint(c.metric, min=c.min, max=c.max) for c in spec.constraints)
+        if config.name == "bonas"
+        else ()
+    )
+    known = {m: analytic.metric(m) for m in spec.analytic_metrics} if analytic else {}
     return surrogate_build_strategy(
         config.name,
         space,
         config.options,
         acquisition=config.acquisition,
         samplers=config.samplers,
+        constraints=constraints,
+        cost_of=analytic,
+        objectives=tuple((o.metric, o.goal) for o in spec.objectives),
+        known_objectives={m: f for m, f in known.items() if m in spec.objective_metrics},
     )
+
+
+class AnalyticCosts:
+    """`cost_of(space, arch)` restricted to the metrics a spec treats as analytic: the cost
+    function the strategy's constraints filter by (a metric it does not return is modelled).
+
+    Args:
+        space: The spec's space.
+        metrics: Which of `ANALYTIC_METRICS` to return.
+    """
+
+    def __init__(self, space: SearchSpace[Any], metrics: tuple[str, ...]) -> None:
+        self.space = space
+        self.metrics = metrics
+
+    def __call__(self, arch: Any) -> dict[str, float]:
+        costs = cost_of(self.space, arch)
+        return {m: float(costs[m]) for m in self.metrics}
+
+    def metric(self, name: str) -> Any:
+        """One metric as a function of the architecture (an exact objective)."""
+        return functools.partial(_one_cost, self.space, name)
+
+
+def _one_cost(space: SearchSpace[Any], name: str, arch: Any) -> float:
+    return float(cost_of(space, arch)[name])
 
 
 def build_evaluator_spec(
@@ -528,6 +669,8 @@ def build_evaluator_spec(
             arch_format=evaluator.arch_format,
             ops_column=evaluator.ops_column,
             fidelity=batch_fidelity(spec),
+            extra_tables=evaluator.extra_tables,
+            analytic_metrics=spec.analytic_metrics,
         )
     kind = (
         WeightSharingEvaluatorSpec
@@ -559,7 +702,9 @@ def batch_seed(spec: SearchSpec, batch_id: int) -> int:
 
 __all__ = [
     "ACQUISITION_NAMES",
+    "ANALYTIC_METRICS",
     "STRATEGY_NAMES",
+    "AnalyticCosts",
     "Budget",
     "Constraint",
     "EvaluatorConfig",

@@ -39,6 +39,7 @@ import multiprocessing
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
@@ -89,7 +90,10 @@ class RoundJob:
         state: The strategy's `state_dict` (`encode_state` bytes) to start from, if any.
         snapshot_version: The surrogate version `state` was stored as, when it comes from a
             stored snapshot (a strategy that cannot load it keeps numbering from there).
-        observations: ``(architecture JSON, value)`` pairs, as the strategy sees them.
+        observations: ``(architecture JSON, value, metrics)`` triples, as the strategy sees
+            them: the value maximised, the metrics the result's finite numeric metrics in user
+            units (`Observation.metrics`: what measured constraints and further objectives are
+            modelled from). A pair ``(architecture JSON, value)`` has no metrics.
         pending: Architectures in flight (JSON), never to be proposed again.
         excluded: Keys of every architecture evaluated or in flight.
         sizes: Size of each batch to propose.
@@ -102,7 +106,7 @@ class RoundJob:
     spec: dict[str, Any]
     state: bytes | None
     snapshot_version: int | None
-    observations: list[tuple[Any, float]]
+    observations: Sequence[tuple[Any, float] | tuple[Any, float, dict[str, float]]]
     pending: list[Any]
     excluded: list[str]
     sizes: tuple[int, ...]
@@ -184,7 +188,10 @@ def propose_round(job: RoundJob) -> RoundOutcome:
                 strategy.continue_versions_from(job.snapshot_version)
     from surrogate.strategy import Observation
 
-    observations = [Observation(space.from_json(a), value) for a, value in job.observations]
+    observations = [
+        Observation(space.from_json(item[0]), item[1], item[2] if len(item) > 2 else {})
+        for item in job.observations
+    ]
     pending = [space.from_json(a) for a in job.pending]
     excluded = set(job.excluded)
     for index, size in enumerate(job.sizes):

@@ -13,8 +13,14 @@ The proposal itself is `service.controller.isolation.propose_round`, a pure func
 (the controller does); without, in the calling thread (scripts and unit tests). Between rounds
 the runner keeps each search's strategy state (bytes), not a live strategy object.
 
-Infeasible results (breaking a constraint) are shown to the strategy as no better than the worst
-result seen, and minimised objectives are negated, since strategies maximise.
+Minimised objectives are negated, since strategies maximise. Each observation also carries the
+result's metrics (`Observation.metrics`), from which BONAS models measured constraints and
+further objectives. How infeasible results (breaking a constraint) are shown depends on whether
+the strategy knows the constraints: BONAS does (analytic ones filter its pool; measured ones are
+modelled, and its acquisition weighs feasibility), so it sees each result's true value, since
+pushing infeasible values down would teach its objective surrogate a cliff that is not in the
+objective; the baselines do not, so they see an infeasible result as no better than the worst
+result seen.
 """
 
 from __future__ import annotations
@@ -525,9 +531,12 @@ class SearchRunner:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _observations(spec: SearchSpec, stored: Sequence[StoredObservation]) -> list[tuple[Any, float]]:
-    """What the strategy sees, as ``(architecture JSON, value)``: finite results, maximised,
-    infeasible ones pushed to the bottom."""
+def _observations(
+    spec: SearchSpec, stored: Sequence[StoredObservation]
+) -> list[tuple[Any, float] | tuple[Any, float, dict[str, float]]]:
+    """What the strategy sees, as ``(architecture JSON, value, metrics)``: finite results,
+    maximised, with their finite numeric metrics (the objective's too, in user units); for a
+    strategy that does not model constraints, infeasible ones pushed to the bottom."""
     sign = 1.0 if spec.objective.maximize else -1.0
     rows = [
         (o, sign * o.evaluation.objective)
@@ -536,14 +545,31 @@ def _observations(spec: SearchSpec, stored: Sequence[StoredObservation]) -> list
     ]
     if not rows:
         return []
+    penalise = bool(spec.constraints) and spec.strategy.name != "bonas"
     worst = min(value for _, value in rows)
     return [
         (
             o.architecture.arch,
-            value if spec.feasible(o.evaluation.metrics) else min(value, worst),
+            min(value, worst) if penalise and not spec.feasible(o.evaluation.metrics) else value,
+            _numeric_metrics(spec, o),
         )
         for o, value in rows
     ]
+
+
+def _numeric_metrics(spec: SearchSpec, observation: StoredObservation) -> dict[str, float]:
+    """A result's finite numeric metrics, with the objective under its metric's name."""
+    metrics = {
+        name: float(value)
+        for name, value in observation.evaluation.metrics.items()
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    }
+    objective = observation.evaluation.objective
+    if objective is not None:
+        metrics[spec.objective.metric] = float(objective)
+    return metrics
 
 
 def _draft(

@@ -79,7 +79,7 @@ def test_defaults_and_round_trip_through_the_store() -> None:
         ({"strategy": {"name": "evolution", "options": {"population_size": 0}}}, "population"),
         ({"constraints": [{"metric": "params"}]}, "needs `max`, `min` or both"),
         ({"constraints": [{"metric": "params", "min": 2, "max": 1}]}, "min (2.0) is above max"),
-        ({"constraints": [{"metric": "flops", "max": 1}]}, "need those columns in evaluator"),
+        ({"constraints": [{"metric": "latency", "max": 1}]}, "need those columns in evaluator"),
         ({"objective": {"metric": "val", "goal": "up"}}, "'maximize' or 'minimize'"),
         ({"seed": -1}, "seed"),
         ({"colour": "blue"}, "colour"),
