@@ -11,6 +11,7 @@ from service.api import (
     export,
     health,
     metrics,
+    pareto,
     pools,
     searches,
     tokens,
@@ -33,7 +34,7 @@ def api_router() -> APIRouter:
     """Every versioned router under ``/api/v1``, each documenting the error answers."""
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(health.router)
-    for module in (searches, architectures, export, workers, events, tokens, pools):
+    for module in (searches, architectures, pareto, export, workers, events, tokens, pools):
         router.include_router(module.router, responses=ERROR_RESPONSES)
     return router
 

@@ -1,4 +1,6 @@
-"""``/api/v1/searches/{id}/best/export``: the best architecture as a download.
+"""``/api/v1/searches/{id}/best/export``: the best architecture as a download, and
+``/api/v1/searches/{id}/architectures/{architecture_id}/export``: any architecture of the search
+(a point of its Pareto front) in the same formats.
 
 What is exported, and the limits on it, are `service.usecases.export`'s; this route reads the
 query and turns the export into an attachment.
@@ -12,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from service.api.deps import ReadSessionDep
-from service.api.params import SearchId
+from service.api.params import ArchitectureId, SearchId
 from service.auth import UserDep
 from service.schemas import GenotypeOut
 from service.usecases import export as exports
@@ -54,6 +56,39 @@ def export_best(
     """
     size = NetworkSize(num_classes, in_channels, channels, cells_per_stage)
     exported = exports.export_best(session, principal, search_id, format, size)
+    disposition = f'attachment; filename="{exported.filename}"'
+    return Response(
+        exported.content,
+        media_type=exported.media_type,
+        headers={"Content-Disposition": disposition},
+    )
+
+
+@router.get(
+    "/architectures/{architecture_id}/export",
+    summary="Export one architecture (a point of the Pareto front)",
+    responses=EXPORT_RESPONSES,
+)
+def export_architecture(
+    search_id: SearchId,
+    architecture_id: ArchitectureId,
+    principal: UserDep,
+    session: ReadSessionDep,
+    format: Annotated[ExportFormat, Query(description="json, torchscript or state_dict.")] = (
+        ExportFormat.JSON
+    ),
+    num_classes: Annotated[int | None, Query(ge=1, le=MAX_SIZE["num_classes"])] = None,
+    in_channels: Annotated[int | None, Query(ge=1, le=MAX_SIZE["in_channels"])] = None,
+    channels: Annotated[int | None, Query(ge=1, le=MAX_SIZE["channels"])] = None,
+    cells_per_stage: Annotated[int | None, Query(ge=1, le=MAX_SIZE["cells_per_stage"])] = None,
+) -> Response:
+    """Any architecture of the search as a download, in the formats and sizes of
+    ``/best/export`` (404 when it is not in this search). The Pareto set
+    (``/searches/{id}/pareto``) names its points by ``architecture_id``."""
+    size = NetworkSize(num_classes, in_channels, channels, cells_per_stage)
+    exported = exports.export_architecture(
+        session, principal, search_id, architecture_id, format, size
+    )
     disposition = f'attachment; filename="{exported.filename}"'
     return Response(
         exported.content,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from service.schemas.common import MAX_LIMIT, ApiModel, ErrorResponse, Page
 from service.schemas.events import EventOut, EventsPage
 from service.schemas.health import HealthOut
+from service.schemas.pareto import ObjectiveOut, ParetoOut, ParetoPointOut, ReferenceOut
 from service.schemas.searches import (
     ArchitectureOut,
     BatchOut,
@@ -31,8 +32,12 @@ __all__ = [
     "EventsPage",
     "GenotypeOut",
     "HealthOut",
+    "ObjectiveOut",
     "Page",
+    "ParetoOut",
+    "ParetoPointOut",
     "PredictionOut",
+    "ReferenceOut",
     "SearchOut",
     "TokenCreate",
     "TokenCreated",

@@ -1,6 +1,8 @@
 """Export of a search's best architecture: its genotype as JSON, or a PyTorch module built from it.
 
-`export_best` is the use case (the router only turns its `ExportFile` into a download).
+`export_best` is the use case (the router only turns its `ExportFile` into a download);
+`export_architecture` exports any architecture of the search the same way (a point of its
+Pareto front, `service.usecases.pareto`).
 
 The module is the architecture's own network, built by the workers' supernet code for the space
 (`workers.supernets.build_supernet` over the one architecture), freshly initialised: the
@@ -29,11 +31,12 @@ from sqlalchemy.orm import Session
 
 from protocol import ErrorReason
 from service.auth import Principal
-from service.errors import ApiError
+from service.errors import NOT_FOUND, ApiError
 from service.schemas import GenotypeOut
 from service.search_spec import SearchSpec, TableEvaluator, batch_fidelity, build_space
-from service.store import ArchitectureView
+from service.store import ArchitectureRepository, ArchitectureView
 from service.usecases.architectures import best_of
+from service.usecases.summary import spec_of, visible_search
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +98,39 @@ def export_best(
             body.model_dump_json(indent=2).encode(), "application/json", f"{stem}.json"
         )
     return export_module(spec, view, fmt, size, stem)
+
+
+def export_architecture(
+    session: Session,
+    principal: Principal,
+    search_id: int,
+    architecture_id: int,
+    fmt: ExportFormat,
+    size: NetworkSize,
+) -> ExportFile:
+    """Any architecture of a search (a point of its Pareto front, say) as `export_best` would
+    export the best.
+
+    Raises:
+        ApiError: 404 when the search is not visible or the architecture is not in it; 422 or
+            501 as `export_module` says.
+    """
+    spec = spec_of(visible_search(session, principal, search_id))
+    try:
+        views = ArchitectureRepository(session).views([architecture_id])
+    except LookupError:  # the store's NotFoundError
+        views = ()
+    if not views or views[0].architecture.search_id != search_id:
+        raise ApiError(
+            404, NOT_FOUND, f"architecture {architecture_id} is not in search {search_id}"
+        )
+    stem = f"search-{search_id}-architecture-{architecture_id}"
+    if fmt is ExportFormat.JSON:
+        body = GenotypeOut.model_validate(genotype(spec, search_id, views[0]))
+        return ExportFile(
+            body.model_dump_json(indent=2).encode(), "application/json", f"{stem}.json"
+        )
+    return export_module(spec, views[0], fmt, size, stem)
 
 
 def genotype(spec: SearchSpec, search_id: int, view: ArchitectureView) -> dict[str, Any]:

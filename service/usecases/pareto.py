@@ -80,34 +80,40 @@ def pareto_out(
     objectives = spec.all_objectives
     measured = [measure(spec, objectives, o) for o in observations]
     feasible = [m for m in measured if m.feasible]
-    base = {
-        "search_id": search_id,
-        "multi_objective": spec.multi_objective,
-        "fidelity": fidelity,
-        "objectives": [ObjectiveOut(metric=o.metric, goal=o.goal) for o in objectives],
-    }
-    if not feasible:
-        points = [_point(m, i, on_front=False) for i, m in enumerate(measured)]
-        note = "no feasible result yet" if measured else "nothing measured yet"
-        return ParetoOut(
-            **base, front=[], points=points, hypervolume=[0.0] * len(measured), note=note
-        )
-    lower, upper = bounds(feasible, objectives)
-    scaled = scale(feasible, objectives, lower, upper)
-    front_ids = {id(feasible[i]) for i in _front_rows(scaled)}
+    reference: ReferenceOut | None = None
+    curve = [0.0] * len(measured)
+    front_ids: set[int] = set()
+    if feasible:
+        lower, upper = bounds(feasible, objectives)
+        scaled = scale(feasible, objectives, lower, upper)
+        front_ids = {id(feasible[i]) for i in _front_rows(scaled)}
+        curve = hypervolume_curve(measured, objectives, lower, upper)
+        reference = _reference(objectives, lower, upper)
     points = [_point(m, i, on_front=id(m) in front_ids) for i, m in enumerate(measured)]
     front = sorted(
-        (p for p in points if p.on_front),
-        key=lambda p: _rank(p.values[0], objectives[0]),
+        (p for p in points if p.on_front), key=lambda p: _rank(p.values[0], objectives[0])
     )
     return ParetoOut(
-        **base,
+        search_id=search_id,
+        multi_objective=spec.multi_objective,
+        fidelity=fidelity,
+        objectives=[ObjectiveOut(metric=o.metric, goal=o.goal) for o in objectives],
         front=front,
         points=points,
-        hypervolume=hypervolume_curve(measured, objectives, lower, upper),
-        reference=_reference(objectives, lower, upper),
-        note=None if spec.multi_objective else "one objective: the front is the best result",
+        hypervolume=curve,
+        reference=reference,
+        note=_note(spec, measured, feasible),
     )
+
+
+def _note(
+    spec: SearchSpec, measured: Sequence[Measured], feasible: Sequence[Measured]
+) -> str | None:
+    if not measured:
+        return "nothing measured yet"
+    if not feasible:
+        return "no feasible result yet"
+    return None if spec.multi_objective else "one objective: the front is the best result"
 
 
 def measure(spec: SearchSpec, objectives: Sequence[Objective], obs: Observation) -> Measured:

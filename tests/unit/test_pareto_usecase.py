@@ -19,7 +19,6 @@ from service.store import ArchitectureRecord, EvaluationRecord, Observation, Pro
 from service.usecases.pareto import pareto_out
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-SPACE = {"type": "cell", "name": "small", "num_nodes": 4, "ops": ["none", "skip", "conv"]}
 RESULTS = [  # name, acc, lat, params, in arrival order
     ("A", 90.0, 10.0, 1.0),
     ("B", 80.0, 5.0, 1.0),
@@ -33,7 +32,7 @@ RESULTS = [  # name, acc, lat, params, in arrival order
 def spec(**changes: Any) -> SearchSpec:
     body: dict[str, Any] = {
         "name": "mo",
-        "space": SPACE,
+        "space": "nb201",
         "evaluator": {"kind": "table", "path": "t.csv", "report_columns": ["lat", "params"]},
         "objectives": [
             {"metric": "acc", "goal": "maximize"},
