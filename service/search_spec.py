@@ -227,9 +227,10 @@ class Constraint(_Spec):
       one forward on one image; not millions) of the space's default network (NAS-Bench-201
       at C=16, N=5 on 32x32 images). The BONAS strategy removes every candidate that breaks
       the bound before acquisition, so none is proposed, and the worker reports the same
-      counts with each result (replacing a table column of the same name). In a training
-      search they are the trained network's own counts as the trainer reports them, and are
-      modelled like any measured metric.
+      counts with each result (replacing a table column of the same name). Over a space the
+      cost model cannot price (a user cell with an op it does not know), and in a training
+      search (where they are the trained network's own counts, as the trainer reports them),
+      they are read from the results and modelled like any measured metric.
     * Any other metric is *measured*: known only after evaluation. BONAS models it from the
       results' metrics (one surrogate per constrained metric) and weighs each candidate by its
       probability of meeting the bound (see `surrogate.constraints`).
@@ -455,23 +456,23 @@ class SearchSpec(_Spec):
                 )
             if set(self.analytic_metrics) >= {o.metric for o in self.objectives}:
                 raise ValueError("at least one objective must be measured, not all analytic")
-        if self.analytic_metrics:
-            try:
-                cost_of(self.search_space, self.search_space.sample(_probe_rng()))
-            except SurrogateError as error:
-                raise ValueError(
-                    f"constraints or objectives on {list(self.analytic_metrics)} need a cost "
-                    f"model of the space: {error}"
-                ) from error
 
     @functools.cached_property
     def analytic_metrics(self) -> tuple[AnalyticMetric, ...]:
         """The spec's constrained or optimised metrics computed from the architecture: those
-        of `ANALYTIC_METRICS` in a table search (see `Constraint`), in order."""
+        of `ANALYTIC_METRICS` in a table search over a space the cost model prices (see
+        `Constraint`), in order. Over a space it cannot price (an op it does not know), they
+        are read from the table like any other column."""
         if not isinstance(self.evaluator, TableEvaluator):
             return ()
         named = {c.metric for c in self.constraints} | {o.metric for o in self.objectives}
-        return tuple(m for m in ANALYTIC_METRICS if m in named)
+        metrics = tuple(m for m in ANALYTIC_METRICS if m in named)
+        if metrics:
+            try:
+                cost_of(self.search_space, self.search_space.sample(_probe_rng()))
+            except SurrogateError:
+                return ()
+        return metrics
 
     @functools.cached_property
     def search_space(self) -> SearchSpace[Any]:
@@ -664,7 +665,7 @@ def build_evaluator_spec(
         return TableEvaluatorSpec(
             path=evaluator.path,
             objective_column=spec.objective.metric,
-            metric_columns=evaluator.report_columns,
+            metric_columns=_metric_columns(evaluator),
             arch_column=evaluator.arch_column,
             arch_format=evaluator.arch_format,
             ops_column=evaluator.ops_column,
@@ -683,6 +684,15 @@ def build_evaluator_spec(
         objective_metric=spec.objective.metric,
         fidelity=batch_fidelity(spec),
     )
+
+
+def _metric_columns(evaluator: TableEvaluator) -> tuple[str, ...]:
+    """The columns a worker reports: `report_columns` and the extra tables' `columns` (empty,
+    every numeric column of the joined table, when `report_columns` is)."""
+    if not evaluator.report_columns:
+        return ()
+    joined = (c for extra in evaluator.extra_tables for c in extra.columns)
+    return tuple(dict.fromkeys((*evaluator.report_columns, *joined)))
 
 
 def batch_fidelity(spec: SearchSpec) -> str:
