@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import torch
 
 from service.search_spec import SearchSpec
 from service.store import ArchitectureRecord, EvaluationRecord, Observation, ProposalInfo
-from service.usecases.pareto import pareto_out
+from service.usecases.pareto import hypervolume_curve, pareto_out, volume
+from surrogate.pareto import hypervolume, reference_point
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RESULTS = [  # name, acc, lat, params, in arrival order
@@ -165,3 +167,16 @@ def test_three_objectives() -> None:
     second = 0.6 * 0.1 * 1.1
     both = 0.6 * 0.1 * 0.1
     assert answer.hypervolume[-1] == pytest.approx(first + second - both)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3])
+def test_the_sweeps_agree_with_botorch(width: int) -> None:
+    generator = torch.Generator().manual_seed(width)
+    Y = torch.rand(60, width, generator=generator, dtype=torch.float64)
+    ref = reference_point(width)
+    curve = hypervolume_curve(Y)
+    for n in (1, 7, 30, 60):
+        expected = float(Y[:n, 0].max() + 0.1) if width == 1 else hypervolume(Y[:n], ref)
+        assert curve[n - 1] == pytest.approx(expected)
+        assert volume(Y[:n], ref) == pytest.approx(expected)
+    assert curve == sorted(curve)
