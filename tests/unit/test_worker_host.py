@@ -46,6 +46,7 @@ def test_cpu_capabilities_describe_this_process() -> None:
     assert capabilities.pid == os.getpid() and capabilities.hostname == socket.gethostname()
     assert capabilities.evaluators == (EvaluatorKind.TABLE,)
     assert capabilities.memory_bytes is None or capabilities.memory_bytes > 0
+    assert capabilities.device_name  # the CPU's model, so a measured latency names its hardware
 
 
 def test_each_daemon_gets_its_own_scratch_directory_removed_on_close(tmp_path: Path) -> None:
