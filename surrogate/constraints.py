@@ -14,8 +14,8 @@ can do with it depends on when the metric is known:
   the metric; the acquisition then weighs each candidate by its probability of feasibility, as
   BoTorch's constrained acquisitions do: the objective and the metrics form one `ModelList`
   whose joint Monte Carlo samples feed qLogEI/qLogNEI's `constraints=` callables (feasible when
-  `<= 0`), a `ConstrainedMCObjective` for qUCB, and a feasibility draw beside each function
-  draw for Thompson sampling. Pending points and the members already chosen join each
+  `<= 0`), the same callables weighing qUCB's samples (`FeasibleUpperConfidenceBound`), and a
+  feasibility draw beside each function draw for Thompson sampling. Pending points and the members already chosen join each
   candidate's joint batch, so the batch's feasibility is judged together.
 
 The feasibility model is, by default, its own GCN + Bayesian linear regression (`"gcn"`), fitted
@@ -38,10 +38,13 @@ import numpy as np
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
-from botorch.acquisition.monte_carlo import qUpperConfidenceBound
-from botorch.acquisition.objective import ConstrainedMCObjective, GenericMCObjective
+from botorch.acquisition.monte_carlo import (
+    SampleReducingMCAcquisitionFunction,
+    qUpperConfidenceBound,
+)
+from botorch.acquisition.objective import GenericMCObjective
 from botorch.models.ensemble import EnsembleModel
-from botorch.models.model import ModelList
+from botorch.models.model import Model, ModelList
 from botorch.sampling.base import MCSampler
 from botorch.sampling.index_sampler import IndexSampler
 from botorch.sampling.list_sampler import ListSampler
@@ -345,6 +348,50 @@ def _objective_output(Y: Tensor, X: Tensor | None = None) -> Tensor:
     return Y[..., 0]
 
 
+class FeasibleUpperConfidenceBound(qUpperConfidenceBound):
+    """qUCB whose per-sample values, shifted to be positive, are weighted by each joint sample's
+    smoothed feasibility before the maximum over the batch and the mean over samples.
+
+    `ConstrainedMCObjective` under qUCB would instead put the infeasible cost inside the
+    `|Y - mean|` bonus, so that a candidate of uncertain feasibility earns a large *bonus* for
+    it: optimism about the constraint. Here feasibility only ever lowers a candidate's value,
+    as in BoTorch's constrained qLogEI.
+
+    Args:
+        model: The joint model (objective first).
+        beta: UCB's `beta`.
+        sampler: The joint sampler.
+        constraints: BoTorch constraint callables on the joint samples (`<= 0`: met).
+        eta: Temperature of the smoothed indicator.
+        shift: Added to every UCB sample (clamped at 0) so that weighting by feasibility
+            lowers it; a bound on how far below zero the samples reach.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        beta: float,
+        sampler: MCSampler,
+        constraints: list[Callable[[Tensor], Tensor]],
+        eta: float,
+        shift: float,
+    ) -> None:
+        SampleReducingMCAcquisitionFunction.__init__(
+            self,
+            model=model,
+            sampler=sampler,
+            objective=GenericMCObjective(_objective_output),
+            constraints=constraints,
+            eta=eta,
+        )
+        self.beta_prime = self._get_beta_prime(beta=beta)
+        self.shift = shift
+
+    def _sample_forward(self, obj: Tensor) -> Tensor:
+        shifted: Tensor = (super()._sample_forward(obj) + self.shift).clamp(min=0.0)
+        return shifted
+
+
 def build_constrained_acquisition(
     model: Surrogate,
     feasibility: Sequence[FeasibilityModel],
@@ -397,14 +444,8 @@ def build_constrained_acquisition(
             if z_observed.numel() > 1
             else -6.0
         )
-        objective = ConstrainedMCObjective(
-            objective=_objective_output,
-            constraints=constraints,
-            infeasible_cost=max(0.0, -floor),
-            eta=eta,
-        )
-        acqf = qUpperConfidenceBound(
-            joint, beta=options.ucb_beta, sampler=sampler, objective=objective
+        acqf = FeasibleUpperConfidenceBound(
+            joint, options.ucb_beta, sampler, constraints, eta, shift=max(0.0, -floor)
         )
     elif options.name == "logei":
         feasible_z = z_observed[feasible_observed]

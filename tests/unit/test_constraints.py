@@ -15,6 +15,7 @@ from surrogate.acquisition import AcquisitionOptions, build_acquisition, select_
 from surrogate.constraints import (
     ConstraintOptions,
     ConstraintSet,
+    FeasibleUpperConfidenceBound,
     MetricConstraint,
     build_constrained_acquisition,
     fit_feasibility,
@@ -198,6 +199,11 @@ def test_the_constrained_acquisition_prefers_feasible_choices_with_pending_point
     # the plain first pick (the best point alone) is always infeasible.
     assert feasible["steered"][0] and not feasible["plain"][0]
     assert sum(feasible["steered"]) >= 4 > sum(feasible["plain"])
+    if acquisition == "ucb":  # feasibility only ever lowers a value (no bonus for doubt)
+        assert isinstance(steered, FeasibleUpperConfidenceBound)
+        with torch.no_grad():
+            lowered = steered(choices.unsqueeze(-2)) - steered.shift
+            assert bool((lowered <= plain(choices.unsqueeze(-2)) + 1e-9).all())
     p = probability_of_feasibility(feasibility, choices)
     truth = torch.tensor([bound.admits(live_convs(a)) for a in pool])
     assert float(p[truth].mean()) > 0.7 > 0.2 > float(p[~truth].mean())
