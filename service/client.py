@@ -36,6 +36,7 @@ from service.schemas import (
     EventsPage,
     HealthOut,
     Page,
+    ParetoOut,
     SearchOut,
     TokenCreated,
     WorkerOut,
@@ -223,10 +224,22 @@ class BonasClient:
                 return None
             raise
 
+    def pareto(self, search_id: int) -> ParetoOut:
+        """The Pareto set of the search's feasible results under all its objectives, every
+        measured point and the hypervolume after each result (one objective: the best)."""
+        return self._call("GET", f"/searches/{search_id}/pareto", ParetoOut)
+
     def export(
-        self, search_id: int, path: str | Path, *, format: str | None = None, **size: int
+        self,
+        search_id: int,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        architecture_id: int | None = None,
+        **size: int,
     ) -> Path:
-        """Write the best architecture to `path`: genotype JSON, TorchScript or a state dict.
+        """Write the best architecture (or the one `architecture_id` names, e.g. a point of the
+        Pareto front) to `path`: genotype JSON, TorchScript or a state dict.
 
         The format follows the file's suffix unless given: ``.json`` genotype, ``.pt`` or
         ``.torchscript`` TorchScript, ``.pth`` state dict. `size` may override the network's
@@ -234,9 +247,10 @@ class BonasClient:
         """
         path = Path(path)
         chosen = format or _format_of(path)
+        which = "best" if architecture_id is None else f"architectures/{architecture_id}"
         response = self._send(
             "GET",
-            f"/searches/{search_id}/best/export",
+            f"/searches/{search_id}/{which}/export",
             params={"format": chosen, **size},
             retry=True,
         )

@@ -1,4 +1,5 @@
-"""`bonas submit`, `bonas status`, `bonas best` (over HTTP) and `bonas token ...` (on the database).
+"""`bonas submit`, `bonas status`, `bonas best`, `bonas pareto` (over HTTP) and `bonas token ...`
+(on the database).
 
 The HTTP commands use `service.client.BonasClient` with ``--server`` (BONAS_SERVER) and
 ``--token`` (BONAS_TOKEN). The token commands write to the database directly, so the first token
@@ -56,6 +57,7 @@ def register(app: typer.Typer) -> None:
     app.command(name="submit")(submit)
     app.command(name="status")(status)
     app.command(name="best")(best)
+    app.command(name="pareto")(pareto)
     app.add_typer(token_app, name="token")
 
 
@@ -140,6 +142,47 @@ def best(
         if export is not None:
             try:
                 written = _api(lambda: client.export(search_id, export))
+            except ValueError as error:
+                _fail(str(error))
+            console.print(f"written to {written}", soft_wrap=True)
+
+
+def pareto(
+    search_id: Annotated[int, typer.Argument(help="The search.")],
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="Write the front point --architecture names to FILE."),
+    ] = None,
+    architecture: Annotated[
+        int | None, typer.Option("--architecture", help="The front point to export (its id).")
+    ] = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = "",
+) -> None:
+    """Print the Pareto front of a search and its hypervolume; --export writes one point."""
+    console = Console()
+    with _client(server, token) as client:
+        answer = _api(lambda: client.pareto(search_id))
+        table = Table(title=f"Pareto front of search {search_id} ({len(answer.front)})")
+        for column in ("id", "key", *(f"{o.metric} ({o.goal[:3]})" for o in answer.objectives)):
+            table.add_column(column)
+        for point in answer.front:
+            values = ("-" if v is None else f"{v:.6g}" for v in point.values)
+            table.add_row(str(point.architecture_id), point.key, *values)
+        console.print(table)
+        if answer.hypervolume:
+            console.print(
+                f"hypervolume after {len(answer.hypervolume)} results: {answer.hypervolume[-1]:.6g}"
+            )
+        if answer.note:
+            console.print(escape(answer.note))
+        if export is not None:
+            if architecture is None:
+                _fail("--export needs --architecture ID (one of the ids above)")
+            try:
+                written = _api(
+                    lambda: client.export(search_id, export, architecture_id=architecture)
+                )
             except ValueError as error:
                 _fail(str(error))
             console.print(f"written to {written}", soft_wrap=True)

@@ -7,11 +7,16 @@ every objective), so the answer depends only on the stored results, not on a str
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from service.cli.main import app as cli
+from service.client import BonasClient
 from service.search_spec import SearchSpec, batch_fidelity
 from service.store import (
     ArchitectureInput,
@@ -131,3 +136,26 @@ def test_any_front_point_exports_by_id(api: Api) -> None:
         params={"format": "state_dict", "channels": 4, "cells_per_stage": 1},
     )
     assert weights.status_code == 200 and weights.content
+
+
+def test_the_sdk_and_cli_read_the_front_and_export_a_point(api: Api, tmp_path: Path) -> None:
+    sid, ids = seed(api, spec())
+    token = api.alice.headers["Authorization"].removeprefix("Bearer ")
+    with BonasClient(api.url, token) as client:
+        answer = client.pareto(sid)
+        assert [p.architecture_id for p in answer.front] == [ids[3], ids[0], ids[1]]
+        written = client.export(sid, tmp_path / "cheap.json", architecture_id=ids[1])
+        assert json.loads(written.read_text())["arch"] == {"cell": NB201_ARCHS[1]}
+    env = {"BONAS_SERVER": api.url, "BONAS_TOKEN": token}
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["pareto", str(sid)], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "Pareto front of search" in shown.output and "(3)" in shown.output
+    assert "hypervolume after 4 results" in shown.output
+    target = tmp_path / "point.json"
+    args = ["pareto", str(sid), "--export", str(target), "--architecture", str(ids[0])]
+    exported = runner.invoke(cli, args, env=env)
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(target.read_text())["arch"] == {"cell": NB201_ARCHS[0]}
+    refused = runner.invoke(cli, ["pareto", str(sid), "--export", str(target)], env=env)
+    assert refused.exit_code != 0 and "--architecture" in refused.output
