@@ -106,6 +106,10 @@ class MultiObjectiveOptions:
         chunk_size: Candidates evaluated at once.
         ref_margin: The reference point lies this fraction of each observed range below the
             worst observed value (internal scale).
+        max_baseline: The noisy baseline of the acquisition: every observation (None), or at
+            most this many, those of the first non-dominated layers of the observed values.
+            Each candidate's posterior is joint with the whole baseline (the BLR has no cached
+            Cholesky update in BoTorch), so the baseline sets the cost of a proposal.
     """
 
     objectives: tuple[ObjectiveSpec, ...]
@@ -115,6 +119,7 @@ class MultiObjectiveOptions:
     prescreen: int | None = 1000
     chunk_size: int = 512
     ref_margin: float = 0.1
+    max_baseline: int | None = None
 
     def __post_init__(self) -> None:
         objectives = tuple(
@@ -383,6 +388,7 @@ class MultiObjectiveStrategy(BonasStrategy[A]):
         X_pending: Tensor | None,
         seed: int,
     ) -> Selection:
+        X_obs = self._baseline(X_obs, Z_obs)
         if self.mo.acquisition == "qlognparego":
             return self._parego_batch(model, choices, k, X_obs, X_pending, seed)
         with torch.no_grad():
@@ -392,6 +398,15 @@ class MultiObjectiveStrategy(BonasStrategy[A]):
             model, X_obs, torch.cat([Z_obs, Z_pool]), X_pending, seed
         )
         return select_batch(acqf, choices, k, None, self.mo.chunk_size, self.mo.prescreen)
+
+    def _baseline(self, X_obs: Tensor, Z_obs: Tensor) -> Tensor:
+        """The observations that form the acquisition's baseline (see `max_baseline`)."""
+        limit = self.mo.max_baseline
+        if limit is None or X_obs.shape[0] <= limit:
+            return X_obs
+        depth = front_depth(Z_obs, ["maximize"] * Z_obs.shape[-1])
+        order = torch.argsort(depth, stable=True)[:limit]
+        return X_obs[order]
 
     def hypervolume_acquisition(
         self,

@@ -230,3 +230,14 @@ def test_state_dict_resumes_exactly() -> None:
     b = resumed.propose(more, [], 3, np.random.default_rng(14))
     assert [p.arch for p in a.proposals] == [p.arch for p in b.proposals]
     assert a.refit is not None and a.refit.fit.warm_started
+
+
+def test_a_capped_baseline_keeps_the_first_non_dominated_layers() -> None:
+    options = MultiObjectiveOptions(objectives=OBJECTIVES, max_baseline=3)
+    mo = MultiObjectiveStrategy(NB201, options)
+    X = torch.arange(5, dtype=torch.float64).reshape(5, 1).expand(5, 6)
+    # Internal scale (both maximised): rows 1 and 3 form the front, row 0 the second layer.
+    Z = torch.tensor([[1.0, 1.0], [2.0, 3.0], [0.0, 0.0], [3.0, 2.0], [0.5, 0.2]])
+    assert mo._baseline(X, Z)[:, 0].tolist() == [1.0, 3.0, 0.0]
+    uncapped = MultiObjectiveStrategy(NB201, MultiObjectiveOptions(objectives=OBJECTIVES))
+    assert uncapped._baseline(X, Z).shape[0] == 5
