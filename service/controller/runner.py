@@ -411,7 +411,7 @@ class SearchRunner:
     ) -> int | None:
         if not proposals:
             return None
-        sign = 1.0 if context.spec.objective.maximize else -1.0
+        sign = _prediction_sign(context.spec)
         items = [_architecture_input(context.space, p, sign) for p in proposals]
         added = ArchitectureRepository(session).add_many(search_id, items, now=now)
         fresh = [record.id for record, created in added if created]
@@ -604,6 +604,13 @@ def _draft(
                 )
             )
     return draft
+
+
+def _prediction_sign(spec: SearchSpec) -> float:
+    """What turns a proposal's predicted mean into the user's units: a single-objective
+    strategy predicts the maximised value (negated for a minimised objective); the
+    multi-objective one predicts each objective in the user's units already."""
+    return 1.0 if spec.objective.maximize or spec.multi_objective else -1.0
 
 
 def _architecture_input(

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from protocol import ExtraTableSpec
-from service.controller.runner import _observations
+from service.controller.runner import _observations, _prediction_sign
 from service.search_spec import SearchSpec, build_evaluator_spec, build_strategy
 from surrogate.costs import cost_of
 from surrogate.multiobjective import MultiObjectiveStrategy
@@ -165,3 +165,10 @@ def test_observations_carry_metrics_and_only_baselines_see_the_penalty() -> None
     minimised = _observations(spec(objective={"metric": "val", "goal": "minimize"}), stored)
     assert [value for _, value, _ in minimised] == [-10.0, -5.0]
     assert minimised[0][2]["val"] == 10.0  # metrics stay in user units
+
+
+def test_predictions_are_stored_in_user_units_for_either_kind_of_search() -> None:
+    minimise = {"metric": "val", "goal": "minimize"}
+    assert _prediction_sign(spec(objective=minimise)) == -1.0  # BONAS predicts -val
+    pareto = spec(objective=minimise, objectives=[minimise, {"metric": "lat", "goal": "minimize"}])
+    assert _prediction_sign(pareto) == 1.0  # the multi-objective strategy predicts val itself
