@@ -9,6 +9,7 @@
 // This module registers the panels and wires the page's global events.
 
 import * as batches from "./panel-batches.js";
+import * as pareto from "./panel-pareto.js";
 import * as progress from "./panel-progress.js";
 import * as summary from "./panel-summary.js";
 import * as surrogate from "./panel-surrogate.js";
@@ -18,7 +19,7 @@ import { schedule, setStatus, stopPolling } from "./poller.js";
 import { bindSession, resumeSession } from "./session.js";
 import { $, addPanels, chooseSelection, renderPanels, state } from "./store.js";
 
-const PAGE = [summary, progress, batches, surrogate, tradeoff, top];
+const PAGE = [summary, progress, batches, surrogate, tradeoff, pareto, top];
 
 function boot() {
   addPanels(...PAGE);
@@ -38,7 +39,7 @@ function boot() {
   let resizeTimer = 0;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => state.api && renderPanels(["series", "surrogate", "tradeoff"]), 150);
+    resizeTimer = setTimeout(() => state.api && renderPanels(["series", "surrogate", "tradeoff", "pareto"]), 150);
   });
   resumeSession();
 }

@@ -52,6 +52,8 @@ from service.dashboard.schemas import (
     WorkerRowOut,
 )
 from service.dashboard.series import Result, best_steps, thin_indices
+from service.schemas.common import ApiModel
+from service.schemas.pareto import ParetoOut
 from service.search_spec import SearchSpec, batch_fidelity
 from service.store import (
     ArchitectureRepository,
@@ -66,6 +68,7 @@ from service.store import (
     WorkerRecord,
     WorkerRepository,
 )
+from service.usecases.pareto import read_pareto
 from service.usecases.summary import (
     batch_visible,
     best_view,
@@ -442,6 +445,28 @@ def _tradeoff_points(rows: Sequence[tuple[float, float, int, bool]]) -> Tradeoff
         value=[r[1] for r in rows],
         architecture_id=[r[2] for r in rows],
         feasible=[r[3] for r in rows],
+    )
+
+
+class ParetoPanelOut(ApiModel):
+    """The Pareto panel: the search's Pareto answer and how to show each objective.
+
+    Attributes:
+        pareto: What ``/api/v1/searches/{id}/pareto`` answers (`service.usecases.pareto`).
+        hints: How to show each objective, by metric name (axis titles and units).
+    """
+
+    pareto: ParetoOut
+    hints: Hints
+
+
+def pareto_panel_out(
+    session: Session, principal: Principal, search_id: int, spec: SearchSpec
+) -> ParetoPanelOut:
+    """The Pareto set, points and hypervolume curve of a search, with the objectives' hints."""
+    metrics = [o.metric for o in spec.all_objectives]
+    return ParetoPanelOut(
+        pareto=read_pareto(session, principal, search_id), hints=hints_out(spec, metrics)
     )
 
 

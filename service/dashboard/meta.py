@@ -10,7 +10,7 @@ from __future__ import annotations
 from service.dashboard.schemas import EventKindOut, MetaOut
 from service.events import EventKind
 
-_RESULTS = ("series", "top", "tradeoff", "surrogate", "batches")
+_RESULTS = ("series", "top", "tradeoff", "pareto", "surrogate", "batches")
 _BATCHES = ("batches",)
 
 REFRESHES: dict[EventKind, tuple[str, ...]] = {
@@ -31,7 +31,8 @@ REFRESHES: dict[EventKind, tuple[str, ...]] = {
 }
 """The panels an event of each kind makes stale (the summary is read again after any event).
 
-A report adds results (every chart) and frees a batch; a fit adds a surrogate version; every
+A report adds results (every chart, the Pareto front and its hypervolume among them) and frees
+a batch; a fit adds a surrogate version; every
 other change of a batch, and the end of a search (which cancels its batches), moves the batches
 in flight."""
 

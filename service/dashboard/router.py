@@ -66,6 +66,7 @@ ASSETS = {
     "panel-batches.js": "text/javascript",
     "panel-surrogate.js": "text/javascript",
     "panel-tradeoff.js": "text/javascript",
+    "panel-pareto.js": "text/javascript",
     "panel-top.js": "text/javascript",
     "style.css": "text/css",
     "favicon.svg": "image/svg+xml",
@@ -181,6 +182,14 @@ def dashboard_router(data_roots: Sequence[Path] = ()) -> APIRouter:
             spec = spec_of(search)
             found = results.get(session, search, spec)
         return data.tradeoff_out(search, spec, found, metric, max_points)
+
+    @api.get("/searches/{search_id}/pareto", summary="Pareto front and hypervolume, drawn")
+    def pareto(search_id: SearchId, principal: UserDep, engine: EngineDep) -> data.ParetoPanelOut:
+        """The search's Pareto set, every measured point and the hypervolume after each result
+        (``/api/v1/searches/{id}/pareto``), with hints for the objectives' axes."""
+        with session_scope(engine, read_only=True) as session:
+            search = visible_search(session, principal, search_id)
+            return data.pareto_panel_out(session, principal, search_id, spec_of(search))
 
     @api.get("/searches/{search_id}/top", summary="The best architectures, drawn")
     def top(

@@ -9,7 +9,7 @@ import { ApiError } from "./api.js";
 import { el, replace } from "./format.js";
 
 /** The panel endpoints of a search (`/api/v1/dashboard/searches/{id}/<name>`). */
-export const PANELS = ["series", "batches", "surrogate", "tradeoff", "top"];
+export const PANELS = ["series", "batches", "surrogate", "tradeoff", "pareto", "top"];
 
 export const $ = (id) => document.getElementById(id);
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.browser.conftest import Browser, Deployment
@@ -186,4 +187,87 @@ def test_dashboard_follows_a_running_search(browser: Browser, deployment: Deploy
     driver.refresh()
     browser.wait_for(lambda: visible(browser, "main"), "the dashboard after a reload")
     assert not visible(browser, "login")
+    assert js_errors(browser) == []
+
+
+def multi_objective_spec(deployment: Deployment) -> dict[str, Any]:
+    """Accuracy up and parameters down over the table: a two-objective BONAS search."""
+    return {
+        **search_spec(deployment),
+        "name": "browser-pareto",
+        "objective": None,
+        "objectives": [
+            {"metric": OBJECTIVE, "goal": "maximize"},
+            {"metric": "params_M_cifar10", "goal": "minimize"},
+        ],
+        "budget": {"evaluations": 15},
+        "seed": 11,
+    }
+
+
+def svg_text(browser: Browser, selector: str) -> str:
+    return str(
+        browser.driver.execute_script(
+            "const n = document.querySelector(arguments[0]); return n ? n.textContent : ''",
+            selector,
+        )
+    )
+
+
+def test_the_pareto_panel_draws_a_multi_objective_front(
+    browser: Browser, deployment: Deployment
+) -> None:
+    driver = browser.driver
+    spec = {k: v for k, v in multi_objective_spec(deployment).items() if v is not None}
+    search_id = deployment.submit(spec)
+    if not deployment.workers:
+        deployment.start_worker("browser-worker")
+    driver.get(f"{deployment.url}/#search={search_id}")
+    if visible(browser, "login"):
+        sign_in(browser, deployment.tokens["user"])
+    browser.wait_for(lambda: visible(browser, "main"), "the dashboard")
+    browser.wait_for(
+        lambda: deployment.search(search_id)["state"] == "completed",
+        "the multi-objective search to complete",
+        timeout_s=400,
+    )
+    answer = httpx.get(
+        f"{deployment.url}/api/v1/searches/{search_id}/pareto",
+        headers={"Authorization": f"Bearer {deployment.tokens['user']}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    pareto = answer.json()
+    assert pareto["multi_objective"] and len(pareto["points"]) == 15 and pareto["front"]
+    front = len(pareto["front"])
+    # Results whose table row lacks a value of an objective are listed but cannot be drawn.
+    drawn = sum(1 for p in pareto["points"] if None not in p["values"][:2])
+    lacking = 15 - sum(1 for p in pareto["points"] if None not in p["values"])
+
+    browser.wait_for(lambda: visible(browser, "panel-pareto"), "the Pareto panel")
+    measured = "#chart-pareto circle.pt-pareto, #chart-pareto circle.pt-infeasible"
+    browser.wait_for(  # the panel refreshes on each report: wait for the last one's picture
+        lambda: (
+            browser.count(measured) == drawn
+            and browser.count("#chart-pareto circle.pt-pareto-front") == front
+        ),
+        f"{drawn} measured points and {front} front markers, as the API's front",
+    )
+    assert browser.count("#chart-pareto path.line-pareto") == 1
+    assert "(millions)" in svg_text(browser, "#chart-pareto")  # params_M's hint: millions
+    assert browser.count("#chart-hypervolume path.line-hypervolume") == 1
+    assert "hypervolume" in svg_text(browser, "#chart-hypervolume")
+    note = browser.text("#pareto-note")
+    assert f"{front} of 15 results on the front" in note
+    assert (f"{lacking} results lack" in note) == (lacking > 0)
+    browser.screenshot("06-pareto")
+
+    # Any front point exports, not only the best.
+    point = pareto["front"][-1]["architecture_id"]
+    exported = httpx.get(
+        f"{deployment.url}/api/v1/searches/{search_id}/architectures/{point}/export",
+        headers={"Authorization": f"Bearer {deployment.tokens['user']}"},
+        timeout=60,
+    )
+    assert exported.status_code == 200 and exported.json()["key"] == pareto["front"][-1]["key"]
     assert js_errors(browser) == []
