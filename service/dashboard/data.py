@@ -463,11 +463,15 @@ class ParetoPanelOut(ApiModel):
 def pareto_panel_out(
     session: Session, principal: Principal, search_id: int, spec: SearchSpec
 ) -> ParetoPanelOut:
-    """The Pareto set, points and hypervolume curve of a search, with the objectives' hints."""
-    metrics = [o.metric for o in spec.all_objectives]
-    return ParetoPanelOut(
-        pareto=read_pareto(session, principal, search_id), hints=hints_out(spec, metrics)
-    )
+    """The Pareto set, points and hypervolume curve of a search, with the objectives' hints
+    (each objective's better direction is its goal, whatever its name suggests)."""
+    hints = hints_out(spec, [o.metric for o in spec.all_objectives])
+    for objective in spec.all_objectives:
+        direction = "higher" if objective.maximize else "lower"
+        hints[objective.metric] = hints[objective.metric].model_copy(
+            update={"direction": direction}
+        )
+    return ParetoPanelOut(pareto=read_pareto(session, principal, search_id), hints=hints)
 
 
 def top_out(session: Session, search: SearchRecord, spec: SearchSpec, limit: int) -> TopOut:

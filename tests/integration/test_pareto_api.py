@@ -159,3 +159,25 @@ def test_the_sdk_and_cli_read_the_front_and_export_a_point(api: Api, tmp_path: P
     assert json.loads(target.read_text())["arch"] == {"cell": NB201_ARCHS[0]}
     refused = runner.invoke(cli, ["pareto", str(sid), "--export", str(target)], env=env)
     assert refused.exit_code != 0 and "--architecture" in refused.output
+
+
+def test_the_dashboard_panel_carries_the_answer_and_the_objectives_hints(api: Api) -> None:
+    sid, _ = seed(api, spec())
+    path = f"/api/v1/dashboard/searches/{sid}/pareto"
+    panel = api.alice.get(path)
+    assert panel.status_code == 200, panel.text
+    body = panel.json()
+    assert body["pareto"] == api.alice.get(f"/api/v1/searches/{sid}/pareto").json()
+    assert body["hints"]["val_acc"]["direction"] == "higher"
+    assert body["hints"]["latency"]["direction"] == "lower"
+    assert api.bob.get(path).status_code == 404
+    upside_down = spec(  # the goal, not the name, says which way is better
+        name="inverted",
+        objectives=[
+            {"metric": "val_acc", "goal": "minimize"},
+            {"metric": "latency", "goal": "maximize"},
+        ],
+    )
+    other, _ = seed(api, upside_down)
+    hints = api.alice.get(f"/api/v1/dashboard/searches/{other}/pareto").json()["hints"]
+    assert [hints[m]["direction"] for m in ("val_acc", "latency")] == ["lower", "higher"]
