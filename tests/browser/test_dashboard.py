@@ -226,6 +226,11 @@ def test_the_pareto_panel_draws_a_multi_objective_front(
     if visible(browser, "login"):
         sign_in(browser, deployment.tokens["user"])
     browser.wait_for(lambda: visible(browser, "main"), "the dashboard")
+    # After the earlier test the page is already open, and a new hash alone is read against the
+    # summary it holds: open the search by clicking its row once the list shows it.
+    row = f'#searches tr[data-search-id="{search_id}"]'
+    browser.wait_for(lambda: browser.count(row) == 1, "the search in the list")
+    driver.find_element("css selector", row).click()
     browser.wait_for(
         lambda: deployment.search(search_id)["state"] == "completed",
         "the multi-objective search to complete",
