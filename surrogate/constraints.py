@@ -15,8 +15,9 @@ can do with it depends on when the metric is known:
   BoTorch's constrained acquisitions do: the objective and the metrics form one `ModelList`
   whose joint Monte Carlo samples feed qLogEI/qLogNEI's `constraints=` callables (feasible when
   `<= 0`), the same callables weighing qUCB's samples (`FeasibleUpperConfidenceBound`), and a
-  feasibility draw beside each function draw for Thompson sampling. Pending points and the members already chosen join each
-  candidate's joint batch, so the batch's feasibility is judged together.
+  feasibility draw beside each function draw for Thompson sampling. Pending points and the
+  members already chosen join each candidate's joint batch, so the batch's feasibility is
+  judged together.
 
 The feasibility model is, by default, its own GCN + Bayesian linear regression (`"gcn"`), fitted
 by the project's `fit_surrogate` on the standardised metric: the objective's GCN is trained to
