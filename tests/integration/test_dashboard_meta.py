@@ -36,6 +36,7 @@ def test_meta_lists_every_event_kind_with_a_label_and_the_panels_it_refreshes(
         "tradeoff",
         "surrogate",
         "batches",
+        "pareto",
     }
     assert kinds["surrogate.fitted"]["refreshes"] == ["surrogate"]
 

@@ -91,7 +91,14 @@ def test_meta_lists_every_event_kind_with_its_label_and_panels() -> None:
     by_kind = {k.kind: k for k in meta.event_kinds}
     reported = by_kind["batch.reported"]
     assert reported.label == "batch reported"
-    assert set(reported.refreshes) == {"series", "top", "tradeoff", "surrogate", "batches"}
+    assert set(reported.refreshes) == {
+        "series",
+        "top",
+        "tradeoff",
+        "surrogate",
+        "batches",
+        "pareto",
+    }
     assert by_kind["surrogate.fitted"].refreshes == ["surrogate"]
     assert by_kind["search.created"].refreshes == []
 
@@ -167,7 +174,14 @@ console.log(JSON.stringify({{
     refreshes = {k["kind"]: k["refreshes"] for k in meta["event_kinds"]}
     assert page["reported"] == refreshes["batch.reported"]
     assert page["fitted"] == ["surrogate"]
-    assert set(page["unknown"]) == {"series", "batches", "surrogate", "tradeoff", "top"}
+    assert set(page["unknown"]) == {
+        "series",
+        "batches",
+        "surrogate",
+        "tradeoff",
+        "top",
+        "pareto",
+    }
     assert page["label"] == "batch requeued"
     assert page["value"] == "91.57%"
     assert page["axis"] == "cifar10valid val 200ep 1seed (%)"
