@@ -31,6 +31,7 @@ import pytest
 from sqlalchemy import Engine
 
 from service.app import create_app
+from service.clock import ManualClock
 from service.controller import Controller
 from service.controller.isolation import RoundTimeoutError
 from service.events import EventKind
@@ -48,7 +49,6 @@ from service.store import (
 )
 from tests.integration.service_server import ServiceServer
 from tests.integration.test_controller import (
-    FakeClock,
     batches,
     register_worker,
     spec_dict,
@@ -72,7 +72,7 @@ SLOW_BONAS = {
 """Within every maximum, and yet the refit after the first batch trains for minutes."""
 
 
-def slow_search(engine: Engine, clock: FakeClock) -> SearchRecord:
+def slow_search(engine: Engine, clock: ManualClock) -> SearchRecord:
     """Search A: its first batch proposed and reported, so that its next round refits (slowly)."""
     spec = SearchSpec.model_validate(
         spec_dict(name="slow", batch_size=4, strategy={"name": "bonas", "options": SLOW_BONAS})
@@ -85,14 +85,14 @@ def slow_search(engine: Engine, clock: FakeClock) -> SearchRecord:
     return search
 
 
-def quick_search(engine: Engine, clock: FakeClock) -> SearchRecord:
+def quick_search(engine: Engine, clock: ManualClock) -> SearchRecord:
     spec = SearchSpec.model_validate(spec_dict(name="quick", strategy={"name": "random"}))
     with session_scope(engine) as session:
         return store_search(session, spec, clock())
 
 
 def make_controller(
-    engine: Engine, clock: FakeClock, round_timeout_s: float = 600.0, max_errors: int = 5
+    engine: Engine, clock: ManualClock, round_timeout_s: float = 600.0, max_errors: int = 5
 ) -> Controller:
     settings = Settings(
         database_url=str(engine.url), lease_seconds=10, round_timeout_s=round_timeout_s
@@ -187,7 +187,7 @@ def test_a_huge_option_is_refused_at_submission(
 
 @pytest.mark.slow
 def test_a_slow_round_does_not_delay_another_searchs_first_batch(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     slow = slow_search(engine, clock)
     controller = make_controller(engine, clock)
 
@@ -210,7 +210,7 @@ def test_a_slow_round_does_not_delay_another_searchs_first_batch(engine: Engine)
 def test_cancelling_or_pausing_a_search_kills_its_round_in_progress(
     engine: Engine, stopped: SearchState
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     slow = slow_search(engine, clock)
     controller = make_controller(engine, clock)
 
@@ -240,7 +240,7 @@ def test_cancelling_or_pausing_a_search_kills_its_round_in_progress(
 
 @pytest.mark.slow
 def test_a_round_over_its_time_limit_is_killed_and_fails_the_search(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     slow = slow_search(engine, clock)
     controller = make_controller(engine, clock, round_timeout_s=2.0, max_errors=1)
 
@@ -266,7 +266,7 @@ def test_a_round_over_its_time_limit_is_killed_and_fails_the_search(engine: Engi
 
 
 def test_a_synchronous_step_over_its_time_limit_raises(engine: Engine) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     slow = slow_search(engine, clock)
     controller = make_controller(engine, clock, round_timeout_s=1.5)
     with pytest.raises(RoundTimeoutError, match=r"exceeded its time limit of 1\.5 s"):
@@ -318,7 +318,7 @@ def _state(pid: int) -> str:
 def test_sigterm_stops_the_service_within_seconds_while_a_round_runs(
     engine: Engine, migrated_url: str, tmp_path: Path
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     slow = slow_search(engine, clock)
     port = free_port()
     env = bonas_env(
