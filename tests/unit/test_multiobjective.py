@@ -157,6 +157,7 @@ def search(seed: int, queries: int, k: int) -> list[tuple[str, ...]]:
     return [o.arch for o in observations]
 
 
+@pytest.mark.slow
 def test_search_finds_more_hypervolume_than_random_on_a_known_front() -> None:
     # 20 of the 125 cells (5 random, then 3 batches of 5), both objectives modelled. Measured
     # when written: 0.85 against 0.78 for random, every seed ahead; the front holds 0.875.

@@ -159,6 +159,7 @@ def test_the_worker_receives_typed_options_and_only_adds_method_and_seed() -> No
     assert set(TrainOptions.model_fields) == {*TrainingOptions.model_fields, "method", "seed"}
 
 
+@pytest.mark.slow
 def test_validating_a_training_spec_loads_nothing_of_the_worker() -> None:
     script = (
         "import json, sys\n"
